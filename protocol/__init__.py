@@ -1,0 +1,75 @@
+"""Ponte's wire protocol: identities, sealed keystores, envelopes and message kinds.
+
+A pure library (PyNaCl and the standard library only); ``SPEC.md`` beside this file is the
+byte-level specification and ``vectors/`` holds the test vectors.
+"""
+
+from protocol.attachments import AttachmentError, decrypt_attachment, encrypt_attachment
+from protocol.canonical import b64url_decode, b64url_encode, canonical_json, parse_json
+from protocol.envelope import (
+    Envelope,
+    Header,
+    MemorySeenIds,
+    OpenedMessage,
+    SeenIds,
+    new_id,
+    open_envelope,
+    seal,
+)
+from protocol.errors import (
+    EncodingError,
+    EnvelopeRejected,
+    KeystoreError,
+    ProtocolError,
+    Reason,
+    SignatureError,
+    ValidationError,
+)
+from protocol.keys import (
+    NodeIdentity,
+    PublicKeyRecord,
+    fingerprint,
+    safety_number,
+    sign_statement,
+    verify_statement,
+)
+from protocol.keystore import KdfLimits, open_keystore, read_keystore, seal_keystore, write_keystore
+from protocol.messages import Kind, validate_payload
+
+__all__ = [
+    "AttachmentError",
+    "EncodingError",
+    "Envelope",
+    "EnvelopeRejected",
+    "Header",
+    "KdfLimits",
+    "KeystoreError",
+    "Kind",
+    "MemorySeenIds",
+    "NodeIdentity",
+    "OpenedMessage",
+    "ProtocolError",
+    "PublicKeyRecord",
+    "Reason",
+    "SeenIds",
+    "SignatureError",
+    "ValidationError",
+    "b64url_decode",
+    "b64url_encode",
+    "canonical_json",
+    "decrypt_attachment",
+    "encrypt_attachment",
+    "fingerprint",
+    "new_id",
+    "open_envelope",
+    "open_keystore",
+    "parse_json",
+    "read_keystore",
+    "safety_number",
+    "seal",
+    "seal_keystore",
+    "sign_statement",
+    "validate_payload",
+    "verify_statement",
+    "write_keystore",
+]
