@@ -17,6 +17,7 @@ import struct
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 import nacl.exceptions
@@ -26,7 +27,7 @@ from protocol.canonical import b64url_decode, b64url_encode, canonical_json, par
 from protocol.errors import EnvelopeRejected, ProtocolError, Reason, ValidationError
 from protocol.keys import NodeIdentity, PublicKeyRecord, check_node_id, check_timestamp
 from protocol.messages import Kind, parse_kind, validate_payload
-from protocol.padding import pad, unpad
+from protocol.padding import is_bucket_size, pad, unpad
 
 VERSION = 1
 SIGNATURE_DOMAIN = b"ponte-envelope-v1\x00"
@@ -37,7 +38,9 @@ CLOCK_SKEW = 600
 HEADER_FIELDS = frozenset(
     {"v", "id", "kind", "sender", "recipient", "thread", "created", "expires"}
 )
-WIRE_FIELDS = frozenset({"header", "body"})
+WIRE_MAGIC = b"PNTE"
+MAX_HEADER_BYTES = 1024
+SEAL_OVERHEAD = 48  # crypto_box_seal: ephemeral public key (32) + Poly1305 tag (16)
 
 
 def new_id() -> bytes:
@@ -68,6 +71,7 @@ class Header:
             "expires": self.expires,
         }
 
+    @cached_property
     def canonical(self) -> bytes:
         return canonical_json(self.to_dict())
 
@@ -93,39 +97,54 @@ class Header:
         except ProtocolError as exc:
             raise EnvelopeRejected(Reason.MALFORMED, str(exc)) from exc
         if not header.created < header.expires <= header.created + MAX_TTL:
-            raise EnvelopeRejected(Reason.MALFORMED, "expires must be after created, within 90 days")
+            raise EnvelopeRejected(
+                Reason.MALFORMED, "expires must be after created, within 90 days"
+            )
         return header
 
 
 @dataclass(frozen=True)
 class Envelope:
+    """Header and sealed body. On the wire (binary, what the relay stores and serves):
+
+        "PNTE" || u32be(len H) || H || body        H = canonical(header) when sealed
+
+    ``header_bytes`` is H exactly as sealed or received: the signature covers these bytes, so
+    a relay must pass them on verbatim, and a receiver need not re-encode the header.
+    """
+
     header: Header
     body: bytes
+    header_bytes: bytes = b""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"header": self.header.to_dict(), "body": b64url_encode(self.body)}
+    def __post_init__(self) -> None:
+        if not self.header_bytes:
+            object.__setattr__(self, "header_bytes", self.header.canonical)
 
     def to_wire(self) -> bytes:
-        return canonical_json(self.to_dict())
-
-    @classmethod
-    def from_dict(cls, data: object) -> Envelope:
-        if not isinstance(data, dict) or set(data) != WIRE_FIELDS:
-            raise EnvelopeRejected(Reason.MALFORMED, "an envelope has exactly header and body")
-        header = Header.from_dict(data["header"])
-        try:
-            body = b64url_decode(data["body"])
-        except ProtocolError as exc:
-            raise EnvelopeRejected(Reason.MALFORMED, f"body: {exc}") from exc
-        return cls(header, body)
+        length = struct.pack(">I", len(self.header_bytes))
+        return WIRE_MAGIC + length + self.header_bytes + self.body
 
     @classmethod
     def from_wire(cls, data: bytes) -> Envelope:
+        """Parse the binary form; checks structure only (sizes, header), not the body."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise EnvelopeRejected(Reason.MALFORMED, "an envelope is bytes")
+        data = bytes(data)
+        if len(data) < 8 or data[:4] != WIRE_MAGIC:
+            raise EnvelopeRejected(Reason.MALFORMED, "not a Ponte envelope")
+        (length,) = struct.unpack(">I", data[4:8])
+        if length > MAX_HEADER_BYTES or len(data) < 8 + length:
+            raise EnvelopeRejected(Reason.MALFORMED, "bad header length")
+        header_bytes, body = data[8 : 8 + length], data[8 + length :]
         try:
-            parsed = parse_json(data)
+            parsed = parse_json(header_bytes)
         except ProtocolError as exc:
-            raise EnvelopeRejected(Reason.MALFORMED, str(exc)) from exc
-        return cls.from_dict(parsed)
+            raise EnvelopeRejected(Reason.MALFORMED, f"header: {exc}") from exc
+        header = Header.from_dict(parsed)
+        if not is_bucket_size(len(body) - SEAL_OVERHEAD):
+            raise EnvelopeRejected(Reason.MALFORMED, "body length is not a padded bucket size")
+        return cls(header, body, header_bytes)
 
 
 @dataclass(frozen=True)
@@ -203,7 +222,7 @@ def seal(
 
 def padded_plaintext(sender: NodeIdentity, header: Header, payload: bytes) -> bytes:
     """``pad(S || P)``: what gets sealed to the recipient (S signs header and payload)."""
-    signature = sender.signing_key.sign(signed_bytes(header.canonical(), payload)).signature
+    signature = sender.signing_key.sign(signed_bytes(header.canonical, payload)).signature
     return pad(signature + payload)
 
 
@@ -235,7 +254,7 @@ def open_envelope(
     if seen.seen(header.message_id):
         raise EnvelopeRejected(Reason.REPLAY, "this message id was already accepted")
     signature, payload_bytes = _decrypt(envelope.body, ours)
-    _verify(header, signature, payload_bytes, resolve_sender)
+    _verify(envelope, signature, payload_bytes, resolve_sender)
     payload = _parse_payload(header.kind, payload_bytes)
     seen.remember(header.message_id, header.expires)
     return OpenedMessage(header, payload)
@@ -258,12 +277,13 @@ def _decrypt(body: bytes, identities: Sequence[NodeIdentity]) -> tuple[bytes, by
 
 
 def _verify(
-    header: Header, signature: bytes, payload: bytes, resolve_sender: KeyResolver
+    envelope: Envelope, signature: bytes, payload: bytes, resolve_sender: KeyResolver
 ) -> None:
+    header = envelope.header
     records = [r for r in resolve_sender(header.sender) if r.node_id == header.sender]
     if not records:
         raise EnvelopeRejected(Reason.UNKNOWN_SENDER, f"no key known for {header.sender}")
-    message = signed_bytes(header.canonical(), payload)
+    message = signed_bytes(envelope.header_bytes, payload)
     for record in records:
         try:
             record.verify_key.verify(message, signature)
@@ -275,10 +295,10 @@ def _verify(
 
 
 def _parse_payload(kind: Kind, payload_bytes: bytes) -> dict[str, Any]:
+    # The signature covers these exact bytes, so their spelling cannot be altered in transit;
+    # the strict parser (no duplicate keys, no floats) leaves one meaning for them.
     try:
         payload = parse_json(payload_bytes)
-        if canonical_json(payload) != payload_bytes:
-            raise ValidationError("payload", "is not in canonical form")
         validate_payload(kind, payload)
     except ProtocolError as exc:
         raise EnvelopeRejected(Reason.INVALID_PAYLOAD, str(exc)) from exc

@@ -46,10 +46,20 @@ def text(max_length: int = SHORT_TEXT, *, pattern: str | None = None) -> Check:
             raise ValidationError(path, "must not be empty")
         if len(value) > max_length:
             raise ValidationError(path, f"must be at most {max_length} characters")
+        if not value.isascii() and not _is_valid_unicode(value):
+            raise ValidationError(path, "must be valid Unicode text")
         if compiled and not compiled.fullmatch(value):
             raise ValidationError(path, "has the wrong format")
 
     return check
+
+
+def _is_valid_unicode(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which no UTF-8 store can hold
+        return False
+    return True
 
 
 def choice(*allowed: str) -> Check:
@@ -128,6 +138,6 @@ def check_object(value: Any, schema: Mapping[str, Field], path: str = "") -> Non
         raise ValidationError(_join(path, unknown[0]), "is not a field of this message")
     for name, field in schema.items():
         if name in value:
-            field.check(value[name], _join(path, name))
+            field.check(value[name], f"{path}.{name}" if path else name)
         elif field.required:
             raise ValidationError(_join(path, name), "is required")

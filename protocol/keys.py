@@ -6,6 +6,7 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import nacl.exceptions
@@ -62,6 +63,7 @@ class PublicKeyRecord:
             "key_version": self.key_version,
         }
 
+    @cached_property
     def canonical(self) -> bytes:
         return canonical_json(self.to_dict())
 
@@ -98,11 +100,11 @@ class PublicKeyRecord:
     def from_json(cls, data: bytes) -> PublicKeyRecord:
         return cls.from_dict(parse_json(data))
 
-    @property
+    @cached_property
     def verify_key(self) -> nacl.signing.VerifyKey:
         return nacl.signing.VerifyKey(self.sign_key)
 
-    @property
+    @cached_property
     def public_box_key(self) -> nacl.public.PublicKey:
         return nacl.public.PublicKey(self.box_key)
 
@@ -140,11 +142,12 @@ class NodeIdentity:
             key_version=key_version,
         )
 
-    @property
+    # Cached: building a key object from its seed costs a scalar multiplication.
+    @cached_property
     def signing_key(self) -> nacl.signing.SigningKey:
         return nacl.signing.SigningKey(self.sign_seed)
 
-    @property
+    @cached_property
     def private_box_key(self) -> nacl.public.PrivateKey:
         return nacl.public.PrivateKey(self.box_secret)
 

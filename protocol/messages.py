@@ -106,9 +106,7 @@ PERSON = {
     "nationality": optional(text(2, pattern=COUNTRY)),
     "languages": optional(list_of(text(20, pattern=LANGUAGE), max_items=10)),
     "interpreter_needed": optional(boolean),
-    "guardian": optional(
-        obj({"appointed": required(boolean), "details": optional(text(2000))})
-    ),
+    "guardian": optional(obj({"appointed": required(boolean), "details": optional(text(2000))})),
 }
 
 CONSENT = {

@@ -28,13 +28,17 @@ def pad(data: bytes, max_bucket: int = MAX_ENVELOPE_BUCKET) -> bytes:
     return data + b"\x80" + bytes(size - len(data) - 1)
 
 
+def is_bucket_size(size: int) -> bool:
+    return MIN_BUCKET <= size <= MAX_ATTACHMENT_BUCKET and not size & (size - 1)
+
+
 def unpad(padded: bytes) -> bytes:
     """Strip padding; raise :class:`EncodingError` unless the length is a bucket size and the
     marker is where it must be."""
-    size = len(padded)
-    if size < MIN_BUCKET or size & (size - 1):
-        raise EncodingError(f"padded length {size} is not a bucket size")
-    end = len(padded.rstrip(b"\x00"))
-    if end == 0 or padded[end - 1] != 0x80:
+    if not is_bucket_size(len(padded)):
+        raise EncodingError(f"padded length {len(padded)} is not a bucket size")
+    # rfind is memrchr (fast); then everything after the marker must be zero.
+    marker = padded.rfind(b"\x80")
+    if marker < 0 or padded[marker + 1 :] != bytes(len(padded) - marker - 1):
         raise EncodingError("padding marker missing")
-    return padded[: end - 1]
+    return padded[:marker]

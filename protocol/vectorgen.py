@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ import nacl.public
 
 from protocol.attachments import encrypt_attachment_with
 from protocol.canonical import b64url_encode, canonical_json
-from protocol.envelope import Envelope, Header, padded_plaintext, signed_bytes
+from protocol.envelope import WIRE_MAGIC, Envelope, Header, padded_plaintext, signed_bytes
 from protocol.keys import NodeIdentity, fingerprint, safety_number, sign_statement
 from protocol.keystore import KdfLimits, seal_keystore_with
 from protocol.messages import Kind
@@ -48,8 +49,9 @@ def identity(node_id: str, version: int = 1) -> NodeIdentity:
 
 NODES = {name: identity(name) for name in ("ngo-alba-ro", "ngo-casa-it", "ngo-hilfe-de")}
 ALBA, CASA, HILFE = NODES["ngo-alba-ro"], NODES["ngo-casa-it"], NODES["ngo-hilfe-de"]
-IMPOSTOR = NodeIdentity("ngo-alba-ro", seed("impostor/sign"), seed("impostor/box"), NOW - DAY,
-                        NOW + DAY)
+IMPOSTOR = NodeIdentity(
+    "ngo-alba-ro", seed("impostor/sign"), seed("impostor/box"), NOW - DAY, NOW + DAY
+)
 
 
 def deterministic_seal(recipient_public: bytes, message: bytes, label: str) -> bytes:
@@ -69,27 +71,57 @@ def referral_payload() -> dict[str, Any]:
         "urgency": "urgent",
         "requested_by": "2026-10-05",
         "intake": "ngo_referral",
-        "sender_contact": {"name": "Ioana Marin", "role": "caseworker",
-                           "organisation": "Alba (RO)", "email": "case@alba.example"},
-        "person": {"case_code": "RO-2026-0142", "initials": "M.Ț.", "gender": "female",
-                   "age_band": "18-24", "minor": False, "nationality": "RO",
-                   "languages": ["ro", "it"], "interpreter_needed": True},
-        "consent": {"given": True, "form": "written", "date": "2026-09-18",
-                    "scope": ["share_with_recipient", "follow_up_contact"],
-                    "withhold_from_family": "Current city and the name of the shelter."},
-        "case": {"exploitation_forms": ["labour"], "documents_held": ["national_id"],
-                 "documents_needed": ["passport"]},
-        "risk_assessment": {"summary": "Low risk of re-trafficking on return; family supportive.",
-                            "level": "low", "date": "2026-09-19"},
-        "logistics": {"departure_date": "2026-10-03", "escort": True,
-                      "pickup_point": "Otopeni airport arrivals"},
+        "sender_contact": {
+            "name": "Ioana Marin",
+            "role": "caseworker",
+            "organisation": "Alba (RO)",
+            "email": "case@alba.example",
+        },
+        "person": {
+            "case_code": "RO-2026-0142",
+            "initials": "M.Ț.",
+            "gender": "female",
+            "age_band": "18-24",
+            "minor": False,
+            "nationality": "RO",
+            "languages": ["ro", "it"],
+            "interpreter_needed": True,
+        },
+        "consent": {
+            "given": True,
+            "form": "written",
+            "date": "2026-09-18",
+            "scope": ["share_with_recipient", "follow_up_contact"],
+            "withhold_from_family": "Current city and the name of the shelter.",
+        },
+        "case": {
+            "exploitation_forms": ["labour"],
+            "documents_held": ["national_id"],
+            "documents_needed": ["passport"],
+        },
+        "risk_assessment": {
+            "summary": "Low risk of re-trafficking on return; family supportive.",
+            "level": "low",
+            "date": "2026-09-19",
+        },
+        "logistics": {
+            "departure_date": "2026-10-03",
+            "escort": True,
+            "pickup_point": "Otopeni airport arrivals",
+        },
         "follow_up": {"schedule": "Monthly calls for six months", "duration_months": 6},
         "restricted_notes": "Prefers a female caseworker. «Ünïcödé» text survives: 日本語 𝄞",
     }
 
 
-def make_header(kind: Kind, sender: NodeIdentity, recipient: NodeIdentity, label: str,
-                created: int = NOW - 3600, ttl: int = 30 * DAY) -> Header:
+def make_header(
+    kind: Kind,
+    sender: NodeIdentity,
+    recipient: NodeIdentity,
+    label: str,
+    created: int = NOW - 3600,
+    ttl: int = 30 * DAY,
+) -> Header:
     return Header(
         message_id=seed(f"id/{label}")[:16],
         kind=kind,
@@ -101,8 +133,9 @@ def make_header(kind: Kind, sender: NodeIdentity, recipient: NodeIdentity, label
     )
 
 
-def build(header: Header, payload: dict[str, Any], sender: NodeIdentity,
-          to: NodeIdentity, label: str) -> Envelope:
+def build(
+    header: Header, payload: dict[str, Any], sender: NodeIdentity, to: NodeIdentity, label: str
+) -> Envelope:
     plain = padded_plaintext(sender, header, canonical_json(payload))
     return Envelope(header, deterministic_seal(bytes(to.private_box_key.public_key), plain, label))
 
@@ -114,40 +147,60 @@ def hexs(data: bytes) -> str:
 def positive_vectors() -> list[dict[str, Any]]:
     cases = [
         ("referral", Kind.REFERRAL, referral_payload(), ALBA, CASA),
-        ("referral_update", Kind.REFERRAL_UPDATE,
-         {"status": "accepted", "message": "We can receive her on 3 October."}, CASA, ALBA),
-        ("receipt", Kind.RECEIPT,
-         {"message_id": b64url_encode(seed("id/referral")[:16]), "status": "delivered"},
-         CASA, ALBA),
+        (
+            "referral_update",
+            Kind.REFERRAL_UPDATE,
+            {"status": "accepted", "message": "We can receive her on 3 October."},
+            CASA,
+            ALBA,
+        ),
+        (
+            "receipt",
+            Kind.RECEIPT,
+            {"message_id": b64url_encode(seed("id/referral")[:16]), "status": "delivered"},
+            CASA,
+            ALBA,
+        ),
     ]
     vectors = []
     for label, kind, payload, sender, to in cases:
         header = make_header(kind, sender, to, label)
         envelope = build(header, payload, sender, to, label)
         payload_bytes = canonical_json(payload)
-        signature = sender.signing_key.sign(signed_bytes(header.canonical(), payload_bytes))
-        vectors.append({
-            "name": label,
-            "recipient": to.node_id,
-            "known_senders": [sender.node_id],
-            "now": NOW,
-            "seen_ids": [],
-            "wire": envelope.to_wire().decode(),
-            "expect": {
-                "header_canonical_hex": hexs(header.canonical()),
-                "payload_canonical_hex": hexs(payload_bytes),
-                "signed_bytes_hex": hexs(signed_bytes(header.canonical(), payload_bytes)),
-                "signature_hex": hexs(signature.signature),
-                "padded_length": len(pad(signature.signature + payload_bytes)),
-                "payload": payload,
-            },
-        })
+        signature = sender.signing_key.sign(signed_bytes(header.canonical, payload_bytes))
+        vectors.append(
+            {
+                "name": label,
+                "recipient": to.node_id,
+                "known_senders": [sender.node_id],
+                "now": NOW,
+                "seen_ids": [],
+                "wire_hex": hexs(envelope.to_wire()),
+                "header": header.to_dict(),
+                "expect": {
+                    "header_canonical_hex": hexs(header.canonical),
+                    "payload_canonical_hex": hexs(payload_bytes),
+                    "signed_bytes_hex": hexs(signed_bytes(header.canonical, payload_bytes)),
+                    "signature_hex": hexs(signature.signature),
+                    "padded_length": len(pad(signature.signature + payload_bytes)),
+                    "payload": payload,
+                },
+            }
+        )
     return vectors
 
 
-def _negative(name: str, why: str, wire: bytes | str, reason: str, *,
-              recipient: NodeIdentity = CASA, now: int = NOW, seen: list[str] | None = None,
-              known: list[str] | None = None) -> dict[str, Any]:
+def _negative(
+    name: str,
+    why: str,
+    wire: bytes,
+    reason: str,
+    *,
+    recipient: NodeIdentity = CASA,
+    now: int = NOW,
+    seen: list[str] | None = None,
+    known: list[str] | None = None,
+) -> dict[str, Any]:
     return {
         "name": name,
         "description": why,
@@ -155,15 +208,18 @@ def _negative(name: str, why: str, wire: bytes | str, reason: str, *,
         "known_senders": known if known is not None else [ALBA.node_id, HILFE.node_id],
         "now": now,
         "seen_ids": seen or [],
-        "wire": wire if isinstance(wire, str) else wire.decode(),
+        "wire_hex": hexs(wire),
         "reason": reason,
     }
 
 
+def _wire(header: dict[str, Any], body: bytes) -> bytes:
+    encoded = canonical_json(header)
+    return WIRE_MAGIC + struct.pack(">I", len(encoded)) + encoded + body
+
+
 def _with_header(envelope: Envelope, **changes: Any) -> bytes:
-    data = envelope.to_dict()
-    data["header"].update(changes)
-    return canonical_json(data)
+    return _wire({**envelope.header.to_dict(), **changes}, envelope.body)
 
 
 def _raw_body(header: Header, plain: bytes, to: NodeIdentity, label: str) -> bytes:
@@ -175,74 +231,159 @@ def negative_vectors() -> list[dict[str, Any]]:
     payload = referral_payload()
     good_header = make_header(Kind.REFERRAL, ALBA, CASA, "neg/base")
     good = build(good_header, payload, ALBA, CASA, "neg/base")
-    other = build(make_header(Kind.REFERRAL, ALBA, CASA, "neg/other"),
-                  {**payload, "urgency": "routine"}, ALBA, CASA, "neg/other")
+    other = build(
+        make_header(Kind.REFERRAL, ALBA, CASA, "neg/other"),
+        {**payload, "urgency": "routine"},
+        ALBA,
+        CASA,
+        "neg/other",
+    )
     flipped = bytearray(good.body)
     flipped[100] ^= 0x01
-    to_hilfe = build(make_header(Kind.REFERRAL, ALBA, HILFE, "neg/hilfe"), payload, ALBA,
-                     HILFE, "neg/hilfe")
+    to_hilfe = build(
+        make_header(Kind.REFERRAL, ALBA, HILFE, "neg/hilfe"), payload, ALBA, HILFE, "neg/hilfe"
+    )
     # CASA forwards ALBA's signed content to HILFE under a header addressed to HILFE.
     forwarded_header = make_header(Kind.REFERRAL, ALBA, HILFE, "neg/base")
     forwarded_plain = padded_plaintext(ALBA, good_header, canonical_json(payload))
     wrong_key_header = make_header(Kind.REFERRAL, ALBA, CASA, "neg/wrongkey")
     signature_only = ALBA.signing_key.sign(
-        signed_bytes(good_header.canonical(), canonical_json(payload))).signature
+        signed_bytes(good_header.canonical, canonical_json(payload))
+    ).signature
     future = make_header(Kind.REFERRAL, ALBA, CASA, "neg/future", created=NOW + 3600)
     invalid = {k: v for k, v in payload.items() if k != "consent"}
-    noncanon = json.dumps(payload, indent=1).encode()
     invalid_header = make_header(Kind.REFERRAL, ALBA, CASA, "neg/invalid")
-    noncanon_header = make_header(Kind.REFERRAL, ALBA, CASA, "neg/noncanon")
     unknown_header = make_header(Kind.REFERRAL, ALBA, CASA, "neg/unknown")
-    missing = good.to_dict()
-    del missing["header"]["thread"]
+    missing = {k: v for k, v in good_header.to_dict().items() if k != "thread"}
     return [
-        _negative("tampered_body", "one bit of the sealed body flipped",
-                  Envelope(good.header, bytes(flipped)).to_wire(), "decryption_failed"),
-        _negative("tampered_header", "created moved one second later in the clear header",
-                  _with_header(good, created=good_header.created + 1), "bad_signature"),
-        _negative("rethreaded", "the hub moved the body to another thread",
-                  _with_header(good, thread=b64url_encode(seed("thread/other")[:16])),
-                  "bad_signature"),
-        _negative("header_swap", "header of one envelope, body of another (same parties)",
-                  Envelope(good.header, other.body).to_wire(), "bad_signature"),
-        _negative("wrong_recipient", "addressed to ngo-hilfe-de, given to ngo-casa-it",
-                  to_hilfe.to_wire(), "wrong_recipient"),
-        _negative("forwarded", "ngo-casa-it re-sealed ngo-alba-ro's signed body to ngo-hilfe-de",
-                  _raw_body(forwarded_header, forwarded_plain, HILFE, "neg/fwd"),
-                  "bad_signature", recipient=HILFE),
-        _negative("replayed", "the message id was already accepted", good.to_wire(), "replay",
-                  seen=[b64url_encode(good_header.message_id)]),
-        _negative("expired", "opened one second after expires", good.to_wire(), "expired",
-                  now=good_header.expires + 1),
-        _negative("not_yet_valid", "created an hour in the receiver's future",
-                  build(future, payload, ALBA, CASA, "neg/future").to_wire(), "not_yet_valid"),
-        _negative("bad_version", "header version 2", _with_header(good, v=2),
-                  "unsupported_version"),
-        _negative("missing_field", "header without thread", canonical_json(missing), "malformed"),
-        _negative("bad_body_encoding", "body is not base64url",
-                  canonical_json({**good.to_dict(), "body": "not base64!"}), "malformed"),
-        _negative("unknown_sender", "the receiver knows no key for the sender", good.to_wire(),
-                  "unknown_sender", known=[HILFE.node_id]),
-        _negative("impostor", "signed by a key that is not ngo-alba-ro's",
-                  build(make_header(Kind.REFERRAL, ALBA, CASA, "neg/impostor"), payload,
-                        IMPOSTOR, CASA, "neg/impostor").to_wire(), "bad_signature"),
-        _negative("wrong_box_key", "sealed to ngo-hilfe-de's key but addressed to ngo-casa-it",
-                  _raw_body(wrong_key_header, padded_plaintext(ALBA, wrong_key_header,
-                            canonical_json(payload)), HILFE, "neg/wrongkey"),
-                  "decryption_failed"),
-        _negative("bad_padding", "signature and payload sealed without the 0x80 marker",
-                  _raw_body(good_header, (signature_only + canonical_json(payload)).ljust(
-                      4096, b"\x00"), CASA, "neg/pad"), "bad_padding"),
-        _negative("invalid_payload", "a correctly signed referral without consent",
-                  build(invalid_header, invalid, ALBA, CASA, "neg/invalid").to_wire(),
-                  "invalid_payload"),
-        _negative("non_canonical_payload", "a correctly signed payload not in canonical form",
-                  _raw_body(noncanon_header, pad(ALBA.signing_key.sign(signed_bytes(
-                      noncanon_header.canonical(), noncanon)).signature + noncanon),
-                      CASA, "neg/noncanon"), "invalid_payload"),
-        _negative("unknown_sender_id", "a sender id the receiver has never heard of",
-                  _with_header(build(unknown_header, payload, ALBA, CASA, "neg/unknown"),
-                               sender="ngo-nobody"), "unknown_sender"),
+        _negative(
+            "tampered_body",
+            "one bit of the sealed body flipped",
+            Envelope(good.header, bytes(flipped)).to_wire(),
+            "decryption_failed",
+        ),
+        _negative(
+            "tampered_header",
+            "created moved one second later in the clear header",
+            _with_header(good, created=good_header.created + 1),
+            "bad_signature",
+        ),
+        _negative(
+            "rethreaded",
+            "the hub moved the body to another thread",
+            _with_header(good, thread=b64url_encode(seed("thread/other")[:16])),
+            "bad_signature",
+        ),
+        _negative(
+            "header_swap",
+            "header of one envelope, body of another (same parties)",
+            Envelope(good.header, other.body).to_wire(),
+            "bad_signature",
+        ),
+        _negative(
+            "wrong_recipient",
+            "addressed to ngo-hilfe-de, given to ngo-casa-it",
+            to_hilfe.to_wire(),
+            "wrong_recipient",
+        ),
+        _negative(
+            "forwarded",
+            "ngo-casa-it re-sealed ngo-alba-ro's signed body to ngo-hilfe-de",
+            _raw_body(forwarded_header, forwarded_plain, HILFE, "neg/fwd"),
+            "bad_signature",
+            recipient=HILFE,
+        ),
+        _negative(
+            "replayed",
+            "the message id was already accepted",
+            good.to_wire(),
+            "replay",
+            seen=[b64url_encode(good_header.message_id)],
+        ),
+        _negative(
+            "expired",
+            "opened one second after expires",
+            good.to_wire(),
+            "expired",
+            now=good_header.expires + 1,
+        ),
+        _negative(
+            "not_yet_valid",
+            "created an hour in the receiver's future",
+            build(future, payload, ALBA, CASA, "neg/future").to_wire(),
+            "not_yet_valid",
+        ),
+        _negative(
+            "bad_version", "header version 2", _with_header(good, v=2), "unsupported_version"
+        ),
+        _negative("missing_field", "header without thread", _wire(missing, good.body), "malformed"),
+        _negative(
+            "truncated_body",
+            "body one byte short of its bucket",
+            _wire(good_header.to_dict(), good.body[:-1]),
+            "malformed",
+        ),
+        _negative(
+            "bad_magic",
+            "wire form without the PNTE magic",
+            b"PNTX" + good.to_wire()[4:],
+            "malformed",
+        ),
+        _negative(
+            "unknown_sender",
+            "the receiver knows no key for the sender",
+            good.to_wire(),
+            "unknown_sender",
+            known=[HILFE.node_id],
+        ),
+        _negative(
+            "impostor",
+            "signed by a key that is not ngo-alba-ro's",
+            build(
+                make_header(Kind.REFERRAL, ALBA, CASA, "neg/impostor"),
+                payload,
+                IMPOSTOR,
+                CASA,
+                "neg/impostor",
+            ).to_wire(),
+            "bad_signature",
+        ),
+        _negative(
+            "wrong_box_key",
+            "sealed to ngo-hilfe-de's key but addressed to ngo-casa-it",
+            _raw_body(
+                wrong_key_header,
+                padded_plaintext(ALBA, wrong_key_header, canonical_json(payload)),
+                HILFE,
+                "neg/wrongkey",
+            ),
+            "decryption_failed",
+        ),
+        _negative(
+            "bad_padding",
+            "signature and payload sealed without the 0x80 marker",
+            _raw_body(
+                good_header,
+                (signature_only + canonical_json(payload)).ljust(4096, b"\x00"),
+                CASA,
+                "neg/pad",
+            ),
+            "bad_padding",
+        ),
+        _negative(
+            "invalid_payload",
+            "a correctly signed referral without consent",
+            build(invalid_header, invalid, ALBA, CASA, "neg/invalid").to_wire(),
+            "invalid_payload",
+        ),
+        _negative(
+            "unknown_sender_id",
+            "a sender id the receiver has never heard of",
+            _with_header(
+                build(unknown_header, payload, ALBA, CASA, "neg/unknown"), sender="ngo-nobody"
+            ),
+            "unknown_sender",
+        ),
     ]
 
 
@@ -257,8 +398,7 @@ def canonical_vectors() -> list[dict[str, Any]]:
         ("empty", '{"o": {}, "l": [], "s": ""}'),
     ]
     return [
-        {"name": name, "input_json": text,
-         "canonical_hex": hexs(canonical_json(json.loads(text)))}
+        {"name": name, "input_json": text, "canonical_hex": hexs(canonical_json(json.loads(text)))}
         for name, text in inputs
     ]
 
@@ -274,7 +414,7 @@ def key_vectors() -> dict[str, Any]:
             "key_version": node.key_version,
             "sign_public_hex": hexs(bytes(node.signing_key.verify_key)),
             "box_public_hex": hexs(bytes(node.private_box_key.public_key)),
-            "record_canonical_hex": hexs(node.public_record().canonical()),
+            "record_canonical_hex": hexs(node.public_record().canonical),
             "fingerprint": fingerprint(node.public_record()),
         }
         for node in (*NODES.values(), IMPOSTOR)
@@ -286,14 +426,22 @@ def key_vectors() -> dict[str, Any]:
         "description": "Seeds are SHA-256('ponte-vector:' || label); see SPEC.md 'Test vectors'.",
         "nodes": nodes,
         "safety_numbers": [
-            {"a": ALBA.node_id, "b": CASA.node_id,
-             "safety_number": safety_number(ALBA.public_record(), CASA.public_record())},
+            {
+                "a": ALBA.node_id,
+                "b": CASA.node_id,
+                "safety_number": safety_number(ALBA.public_record(), CASA.public_record()),
+            },
         ],
         "statements": [
-            {"signer": HILFE.node_id, "context": "key-attestation", "document": record,
-             "signed_bytes_hex": hexs(b"ponte-statement-v1\x00key-attestation\x00"
-                                      + canonical_json(record)),
-             "signature_hex": hexs(attestation)},
+            {
+                "signer": HILFE.node_id,
+                "context": "key-attestation",
+                "document": record,
+                "signed_bytes_hex": hexs(
+                    b"ponte-statement-v1\x00key-attestation\x00" + canonical_json(record)
+                ),
+                "signature_hex": hexs(attestation),
+            },
         ],
     }
 
@@ -307,17 +455,31 @@ def padding_vectors() -> list[dict[str, Any]]:
 
 def keystore_vector() -> dict[str, Any]:
     limits = KdfLimits(opslimit=2, memlimit=8192 * 1024)
-    sealed = seal_keystore_with([ALBA], "correct horse battery staple", limits,
-                                seed("keystore/salt")[:16], seed("keystore/nonce")[:24])
-    return {"passphrase": "correct horse battery staple", "file": sealed.decode(),
-            "expect": [ALBA.to_private_dict()], "wrong_passphrase": "Correct horse battery staple"}
+    sealed = seal_keystore_with(
+        [ALBA],
+        "correct horse battery staple",
+        limits,
+        seed("keystore/salt")[:16],
+        seed("keystore/nonce")[:24],
+    )
+    return {
+        "passphrase": "correct horse battery staple",
+        "file": sealed.decode(),
+        "expect": [ALBA.to_private_dict()],
+        "wrong_passphrase": "Correct horse battery staple",
+    }
 
 
 def attachment_vector() -> dict[str, Any]:
-    data = "Scan of national ID card (placeholder text).\n".encode() * 10
-    reference, blob = encrypt_attachment_with(data, "id-card.txt", "text/plain",
-                                              seed("attachment/id")[:16],
-                                              seed("attachment/key"), seed("attachment/nonce")[:24])
+    data = b"Scan of national ID card (placeholder text).\n" * 10
+    reference, blob = encrypt_attachment_with(
+        data,
+        "id-card.txt",
+        "text/plain",
+        seed("attachment/id")[:16],
+        seed("attachment/key"),
+        seed("attachment/nonce")[:24],
+    )
     return {"reference": reference, "blob_hex": hexs(blob), "plaintext_hex": hexs(data)}
 
 
@@ -339,8 +501,9 @@ def render(content: Any) -> str:
 def main(argv: list[str] | None = None) -> int:
     check = "--check" in (argv if argv is not None else sys.argv[1:])
     action: Callable[[Path, str], bool] = _differs if check else _write
-    changed = [name for name, content in all_files().items()
-               if action(VECTORS_DIR / name, render(content))]
+    changed = [
+        name for name, content in all_files().items() if action(VECTORS_DIR / name, render(content))
+    ]
     if check and changed:
         print(f"vectors differ from the generator: {', '.join(changed)}", file=sys.stderr)
         return 1

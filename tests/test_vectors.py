@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -24,7 +23,8 @@ from protocol import (
 )
 from protocol.envelope import signed_bytes
 from protocol.padding import pad, unpad
-from protocol.vectorgen import VECTORS_DIR, main as regenerate
+from protocol.vectorgen import VECTORS_DIR
+from protocol.vectorgen import main as regenerate
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -67,7 +67,7 @@ def test_key_vectors(node):
     record = identity.public_record()
     assert record.sign_key.hex() == node["sign_public_hex"]
     assert record.box_key.hex() == node["box_public_hex"]
-    assert record.canonical().hex() == node["record_canonical_hex"]
+    assert record.canonical.hex() == node["record_canonical_hex"]
     assert fingerprint(record) == node["fingerprint"]
 
 
@@ -82,9 +82,12 @@ def test_statement_vectors():
         signer = NODES[case["signer"]].public_record().sign_key
         signature = bytes.fromhex(case["signature_hex"])
         verify_statement(signer, case["context"], case["document"], signature)
-        assert NODES[case["signer"]].signing_key.sign(
-            bytes.fromhex(case["signed_bytes_hex"])
-        ).signature == signature
+        assert (
+            NODES[case["signer"]]
+            .signing_key.sign(bytes.fromhex(case["signed_bytes_hex"]))
+            .signature
+            == signature
+        )
 
 
 @pytest.mark.parametrize("case", load("canonical.json")["vectors"], ids=lambda c: c["name"])
@@ -128,17 +131,21 @@ def _resolver(known: list[str]):
 def test_positive_envelope_vectors(case):
     seen = _seen(case["seen_ids"])
     expect = case["expect"]
-    envelope = Envelope.from_wire(case["wire"].encode())
-    assert envelope.header.canonical().hex() == expect["header_canonical_hex"]
+    envelope = Envelope.from_wire(bytes.fromhex(case["wire_hex"]))
+    assert envelope.header.to_dict() == case["header"]
+    assert envelope.header.canonical.hex() == expect["header_canonical_hex"]
     assert len(envelope.body) == expect["padded_length"] + 48  # sealed box overhead
     opened = open_envelope(
-        envelope, NODES[case["recipient"]], _resolver(case["known_senders"]), seen,
+        envelope,
+        NODES[case["recipient"]],
+        _resolver(case["known_senders"]),
+        seen,
         now=case["now"],
     )
     assert opened.payload == expect["payload"]
     payload = canonical_json(opened.payload)
     assert payload.hex() == expect["payload_canonical_hex"]
-    assert signed_bytes(envelope.header.canonical(), payload).hex() == expect["signed_bytes_hex"]
+    assert signed_bytes(envelope.header.canonical, payload).hex() == expect["signed_bytes_hex"]
     assert seen.seen(envelope.header.message_id)
 
 
@@ -147,8 +154,11 @@ def test_negative_envelope_vectors(case):
     seen = _seen(case["seen_ids"])
     with pytest.raises(EnvelopeRejected) as info:
         open_envelope(
-            case["wire"].encode(), NODES[case["recipient"]], _resolver(case["known_senders"]),
-            seen, now=case["now"],
+            bytes.fromhex(case["wire_hex"]),
+            NODES[case["recipient"]],
+            _resolver(case["known_senders"]),
+            seen,
+            now=case["now"],
         )
     assert info.value.reason.value == case["reason"]
     # A rejected message is never remembered: a later genuine copy must still be accepted.

@@ -1,0 +1,45 @@
+"""What the hub's and the node's app factories share: config from the data dir, the database,
+problem-detail errors and ``/healthz``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+from ponte.datadir import ensure_data_dir, load_or_create_secret, sqlite_url
+from ponte.health import health_blueprint
+from ponte.problems import register_problem_handlers
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
+def base_app(
+    import_name: str,
+    service: str,
+    db: SQLAlchemy,
+    data_dir: Path,
+    overrides: Mapping[str, Any] | None,
+) -> Flask:
+    """A Flask app for ``service`` ("hub" or "node") with its database at ``data_dir``.
+
+    ``DATABASE_URL`` selects another database than the embedded SQLite file.
+    """
+    data_dir = ensure_data_dir(data_dir)
+    app = Flask(import_name)
+    app.config.from_mapping(
+        DATA_DIR=data_dir,
+        SECRET_KEY=load_or_create_secret(data_dir / "secret_key"),
+        SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL")
+        or sqlite_url(data_dir, f"{service}.sqlite3"),
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+    )
+    app.config.from_mapping(overrides or {})
+    db.init_app(app)
+    register_problem_handlers(app)
+    app.register_blueprint(health_blueprint(db, service))
+    return app

@@ -1,0 +1,37 @@
+"""RFC 9457 problem details: every error a client can cause answers JSON, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+PROBLEM_TYPE = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+def problem(status: int, title: str, detail: str | None = None, **extra: object) -> Response:
+    body: dict[str, object] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_TYPE
+    return response
+
+
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    return problem(status, error.name, error.description)
+
+
+def _unexpected(error: Exception) -> Response:
+    log.exception("unhandled error")  # the trace goes to the log, never to the client
+    return problem(500, InternalServerError.name, "Something went wrong on our side.")
+
+
+def register_problem_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
