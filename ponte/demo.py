@@ -78,17 +78,17 @@ def run_demo(data_dir: Path, base_port: int) -> None:
         for service in services:
             click.echo(f"  {service.label:7} {service.url}   (data: {service.data_dir})")
         click.echo("Press Ctrl-C to stop.")
+        sys.stdout.flush()
         _wait_any(processes)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, at any moment: stop everything cleanly
+        click.echo("\nStopping Ponte...")
     finally:
         _stop(processes)
 
 
 def _wait_any(processes: list[subprocess.Popen[bytes]]) -> None:
-    try:
-        while all(process.poll() is None for process in processes):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        return
+    while all(process.poll() is None for process in processes):
+        time.sleep(0.5)
     raise click.ClickException("a Ponte service stopped unexpectedly; see its output above")
 
 

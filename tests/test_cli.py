@@ -1,0 +1,94 @@
+"""The ``ponte`` command line: its shape, its errors and its servers as real processes."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ponte.cli import main
+from tests.conftest import free_port, get_json, ponte_process, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_top_level_groups_and_exit_codes_are_documented():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("hub", "node", "demo"):
+        assert re.search(rf"^\s+{command}\s", result.output, re.MULTILINE)
+    assert "Exit codes" in result.output
+
+
+@pytest.mark.parametrize("command", [["hub", "serve"], ["node", "serve"], ["demo"]])
+def test_every_command_shows_an_example(command):
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output
+    assert "--data-dir" in result.output
+
+
+@pytest.mark.parametrize("group", ["hub", "node"])
+def test_serve_without_data_dir_is_a_usage_error(group):
+    result = CliRunner().invoke(main, [group, "serve"])
+    assert result.exit_code == 2
+    assert "--data-dir" in result.output
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "http"])
+def test_serve_rejects_a_bad_port(tmp_path, port):
+    result = CliRunner().invoke(main, ["hub", "serve", "--data-dir", str(tmp_path), "--port", port])
+    assert result.exit_code == 2
+    assert "--port" in result.output
+    assert not (tmp_path / "hub.sqlite3").exists()
+
+
+@pytest.mark.parametrize("group", ["hub", "node"])
+def test_serve_starts_creates_its_data_dir_and_answers_healthz(tmp_path, group):
+    data_dir = tmp_path / "fresh" / group
+    port = free_port()
+    with ponte_process(group, "serve", "--data-dir", str(data_dir), "--port", str(port)):
+        assert wait_for(f"http://127.0.0.1:{port}/healthz") == 200
+        _, body = get_json(f"http://127.0.0.1:{port}/healthz")
+        assert json.loads(body) == {"status": "ok", "service": group}
+    assert (data_dir / f"{group}.sqlite3").is_file()
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+
+
+def test_demo_starts_hub_and_two_nodes_and_stops_cleanly(tmp_path):
+    base = free_port(3)
+    with ponte_process("demo", "--data-dir", str(tmp_path), "--base-port", str(base)) as demo:
+        lines = []
+        while not any("Ponte is running" in line for line in lines):
+            line = demo.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        services = [
+            json.loads(get_json(f"http://127.0.0.1:{base + i}/healthz")[1])["service"]
+            for i in range(3)
+        ]
+        assert services == ["hub", "node", "node"]
+        demo.send_signal(signal.SIGTERM)
+        output, _ = demo.communicate(timeout=30)
+    assert demo.returncode == 0, output
+    assert "Stopping Ponte" in output
+    for port in (base, base + 1, base + 2):  # the children are gone too
+        with pytest.raises(OSError):
+            get_json(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```sh\n(.*?)```", readme, re.DOTALL)
+    assert block, "README.md has no command block"
+    commands = [line.split("#")[0].strip() for line in block.group(1).splitlines()]
+    assert len(commands) == 2
+    start, test = commands
+    assert (ROOT / start.removeprefix("./")).is_file()
+    ci_lines = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()]
+    assert test in ci_lines
