@@ -15,7 +15,8 @@ import nacl.utils
 
 from protocol.canonical import b64url_decode, b64url_encode
 from protocol.envelope import new_id
-from protocol.errors import ProtocolError
+from protocol.errors import EncodingError, ProtocolError, ValidationError
+from protocol.messages import ATTACHMENT
 from protocol.padding import MAX_ATTACHMENT_BUCKET, pad, unpad
 
 
@@ -47,14 +48,22 @@ def encrypt_attachment_with(
 
 
 def decrypt_attachment(reference: dict[str, Any], blob: bytes) -> bytes:
-    """Check the blob against its (already verified) reference and return the file."""
+    """Check the blob against its reference (from a verified payload) and return the file."""
+    try:
+        ATTACHMENT(reference, "attachment")
+    except ValidationError as exc:
+        raise AttachmentError(f"bad attachment reference: {exc}") from exc
+    if not isinstance(blob, bytes):
+        raise AttachmentError("an attachment blob is bytes")
     if hashlib.sha256(blob).digest() != b64url_decode(reference["sha256"], length=32):
         raise AttachmentError("the attachment does not match its SHA-256")
     box = nacl.secret.SecretBox(b64url_decode(reference["key"], length=32))
     try:
-        data = unpad(box.decrypt(blob))
+        data = unpad(box.decrypt(blob), MAX_ATTACHMENT_BUCKET)
     except nacl.exceptions.CryptoError as exc:
         raise AttachmentError("the attachment does not decrypt with its key") from exc
+    except EncodingError as exc:
+        raise AttachmentError(f"the attachment's padding is wrong: {exc}") from exc
     if len(data) != reference["size"]:
         raise AttachmentError("the attachment size differs from its reference")
     return data

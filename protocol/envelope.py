@@ -27,7 +27,7 @@ from protocol.canonical import b64url_decode, b64url_encode, canonical_json, par
 from protocol.errors import EnvelopeRejected, ProtocolError, Reason, ValidationError
 from protocol.keys import NodeIdentity, PublicKeyRecord, check_node_id, check_timestamp
 from protocol.messages import Kind, parse_kind, validate_payload
-from protocol.padding import is_bucket_size, pad, unpad
+from protocol.padding import MAX_ENVELOPE_BUCKET, is_bucket_size, pad, unpad
 
 VERSION = 1
 SIGNATURE_DOMAIN = b"ponte-envelope-v1\x00"
@@ -80,8 +80,11 @@ class Header:
         """Parse a clear header; raises :class:`EnvelopeRejected` (malformed or version)."""
         if not isinstance(data, dict):
             raise EnvelopeRejected(Reason.MALFORMED, "header must be a JSON object")
-        if data.get("v") != VERSION:
-            raise EnvelopeRejected(Reason.UNSUPPORTED_VERSION, f"version {data.get('v')!r}")
+        version = data.get("v")
+        if type(version) is not int:  # bool is not a version either
+            raise EnvelopeRejected(Reason.MALFORMED, "header version v must be an integer")
+        if version != VERSION:
+            raise EnvelopeRejected(Reason.UNSUPPORTED_VERSION, f"version {version}")
         if set(data) != HEADER_FIELDS:
             raise EnvelopeRejected(Reason.MALFORMED, "header fields are not the v1 set")
         try:
@@ -142,7 +145,7 @@ class Envelope:
         except ProtocolError as exc:
             raise EnvelopeRejected(Reason.MALFORMED, f"header: {exc}") from exc
         header = Header.from_dict(parsed)
-        if not is_bucket_size(len(body) - SEAL_OVERHEAD):
+        if not is_bucket_size(len(body) - SEAL_OVERHEAD, MAX_ENVELOPE_BUCKET):
             raise EnvelopeRejected(Reason.MALFORMED, "body length is not a padded bucket size")
         return cls(header, body, header_bytes)
 
@@ -154,28 +157,32 @@ class OpenedMessage:
 
 
 class SeenIds(Protocol):
-    """Where a receiver remembers accepted message ids until they expire (replay defence).
+    """Where a receiver remembers accepted (sender, message id) pairs until they expire.
 
-    A node backs this with its database; the ids must outlive the message's ``expires``, after
-    which the expiry check refuses a replay on its own.
+    A node backs this with its database; entries must outlive the message's ``expires``, after
+    which the expiry check refuses a replay on its own. Keyed by sender too, so that one node
+    cannot burn another node's message id by using it first.
     """
 
-    def seen(self, message_id: bytes) -> bool: ...
+    def seen(self, sender: str, message_id: bytes) -> bool: ...
 
-    def remember(self, message_id: bytes, expires: int) -> None: ...
+    def remember(self, sender: str, message_id: bytes, expires: int) -> None: ...
 
 
 class MemorySeenIds:
     """An in-memory :class:`SeenIds`, for tests and short-lived tools."""
 
     def __init__(self) -> None:
-        self._ids: dict[bytes, int] = {}
+        self._ids: dict[tuple[str, bytes], int] = {}
 
-    def seen(self, message_id: bytes) -> bool:
-        return message_id in self._ids
+    def __len__(self) -> int:
+        return len(self._ids)
 
-    def remember(self, message_id: bytes, expires: int) -> None:
-        self._ids[message_id] = expires
+    def seen(self, sender: str, message_id: bytes) -> bool:
+        return (sender, message_id) in self._ids
+
+    def remember(self, sender: str, message_id: bytes, expires: int) -> None:
+        self._ids[(sender, message_id)] = expires
 
     def purge(self, now: int) -> None:
         self._ids = {key: exp for key, exp in self._ids.items() if exp >= now}
@@ -207,6 +214,8 @@ def seal(
         raise ValidationError("ttl", "must be between 1 second and 90 days")
     if not recipient.is_valid_at(now):
         raise ValidationError("recipient", "the recipient's key record is not valid now")
+    if not sender.created <= now <= sender.expires:
+        raise ValidationError("sender", "our own key is not valid now (rotate the keys)")
     header = Header(
         message_id=message_id or new_id(),
         kind=kind,
@@ -216,7 +225,10 @@ def seal(
         created=now,
         expires=now + ttl,
     )
-    padded = padded_plaintext(sender, header, canonical_json(payload))
+    payload_bytes = canonical_json(payload)
+    if SIGNATURE_SIZE + len(payload_bytes) >= MAX_ENVELOPE_BUCKET:
+        raise ValidationError("payload", f"is {len(payload_bytes)} bytes; at most 2 MiB fit")
+    padded = padded_plaintext(sender, header, payload_bytes)
     return Envelope(header, nacl.public.SealedBox(recipient.public_box_key).encrypt(padded))
 
 
@@ -251,12 +263,12 @@ def open_envelope(
         raise EnvelopeRejected(Reason.EXPIRED, "the message expired")
     if header.created > now + CLOCK_SKEW:
         raise EnvelopeRejected(Reason.NOT_YET_VALID, "created in the future")
-    if seen.seen(header.message_id):
+    if seen.seen(header.sender, header.message_id):
         raise EnvelopeRejected(Reason.REPLAY, "this message id was already accepted")
     signature, payload_bytes = _decrypt(envelope.body, ours)
     _verify(envelope, signature, payload_bytes, resolve_sender)
     payload = _parse_payload(header.kind, payload_bytes)
-    seen.remember(header.message_id, header.expires)
+    seen.remember(header.sender, header.message_id, header.expires)
     return OpenedMessage(header, payload)
 
 

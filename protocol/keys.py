@@ -22,6 +22,9 @@ NODE_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{2,62}")
 FINGERPRINT_ITERATIONS = 5200
 _FINGERPRINT_DOMAIN = b"ponte-fingerprint-v1\x00"
 _STATEMENT_DOMAIN = b"ponte-statement-v1\x00"
+IDENTITY_FIELDS = frozenset(
+    {"node_id", "sign_seed", "box_secret", "created", "expires", "key_version"}
+)
 RECORD_FIELDS = frozenset(
     {"v", "node_id", "sign_key", "box_key", "created", "expires", "key_version"}
 )
@@ -31,6 +34,12 @@ def check_node_id(value: object, field: str = "node_id") -> str:
     """Node ids are 3-63 characters of lowercase ASCII letters, digits and '-'."""
     if not isinstance(value, str) or not NODE_ID_PATTERN.fullmatch(value):
         raise ValidationError(field, "must be 3-63 characters of a-z, 0-9 and '-'")
+    return value
+
+
+def check_key_version(value: object, field: str) -> int:
+    if type(value) is not int or value < 1:
+        raise ValidationError(field, "must be a positive integer")
     return value
 
 
@@ -73,11 +82,9 @@ class PublicKeyRecord:
             raise ValidationError("key_record", "must be a JSON object")
         if set(data) != RECORD_FIELDS:
             raise ValidationError("key_record", f"fields must be exactly {sorted(RECORD_FIELDS)}")
-        if data["v"] != RECORD_VERSION:
+        if type(data["v"]) is not int or data["v"] != RECORD_VERSION:
             raise ValidationError("key_record.v", f"unsupported version {data['v']!r}")
-        version = data["key_version"]
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise ValidationError("key_record.key_version", "must be a positive integer")
+        version = check_key_version(data["key_version"], "key_record.key_version")
         created = check_timestamp(data["created"], "key_record.created")
         expires = check_timestamp(data["expires"], "key_record.expires")
         if expires <= created:
@@ -174,19 +181,19 @@ class NodeIdentity:
 
     @classmethod
     def from_private_dict(cls, data: object) -> NodeIdentity:
-        if not isinstance(data, dict):
-            raise ValidationError("identity", "must be a JSON object")
-        try:
-            return cls(
-                node_id=check_node_id(data["node_id"]),
-                sign_seed=b64url_decode(data["sign_seed"], length=32),
-                box_secret=b64url_decode(data["box_secret"], length=32),
-                created=check_timestamp(data["created"], "identity.created"),
-                expires=check_timestamp(data["expires"], "identity.expires"),
-                key_version=int(data["key_version"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValidationError("identity", f"missing or bad field: {exc}") from exc
+        if not isinstance(data, dict) or set(data) != IDENTITY_FIELDS:
+            raise ValidationError("identity", f"fields must be exactly {sorted(IDENTITY_FIELDS)}")
+        identity = cls(
+            node_id=check_node_id(data["node_id"]),
+            sign_seed=b64url_decode(data["sign_seed"], length=32),
+            box_secret=b64url_decode(data["box_secret"], length=32),
+            created=check_timestamp(data["created"], "identity.created"),
+            expires=check_timestamp(data["expires"], "identity.expires"),
+            key_version=check_key_version(data["key_version"], "identity.key_version"),
+        )
+        if identity.expires <= identity.created:
+            raise ValidationError("identity.expires", "must be after created")
+        return identity
 
     def __repr__(self) -> str:  # never print secrets, even in a traceback
         return f"NodeIdentity(node_id={self.node_id!r}, key_version={self.key_version})"

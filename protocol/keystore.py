@@ -90,7 +90,7 @@ def _read_kdf(document: dict[str, Any]) -> tuple[bytes, KdfLimits]:
     if not isinstance(kdf, dict) or kdf.get("alg") != "argon2id13":
         raise KeystoreError("the keystore file is damaged (unknown key derivation)")
     ops, mem = kdf.get("opslimit"), kdf.get("memlimit")
-    if not (isinstance(ops, int) and isinstance(mem, int)):
+    if not (type(ops) is int and type(mem) is int):
         raise KeystoreError("the keystore file is damaged (bad key derivation cost)")
     if not (0 < ops <= _MAX_OPSLIMIT and 8192 <= mem <= _MAX_MEMLIMIT):
         raise KeystoreError("the keystore file is damaged (key derivation cost out of range)")
@@ -105,8 +105,9 @@ def open_keystore(data: bytes, passphrase: str) -> list[NodeIdentity]:
         document = parse_json(data)
         if not isinstance(document, dict) or document.get("format") != KEYSTORE_FORMAT:
             raise KeystoreError("this file is not a Ponte keystore")
-        if document.get("v") != KEYSTORE_VERSION:
-            raise KeystoreError(f"unsupported keystore version {document.get('v')!r}")
+        version = document.get("v")
+        if type(version) is not int or version != KEYSTORE_VERSION:
+            raise KeystoreError(f"unsupported keystore version {version!r}")
         salt, limits = _read_kdf(document)
         sealed = b64url_decode(document.get("sealed"))
     except KeystoreError:
@@ -120,9 +121,12 @@ def open_keystore(data: bytes, passphrase: str) -> list[NodeIdentity]:
         raise KeystoreError("wrong passphrase, or the keystore file is damaged") from exc
     try:
         content = parse_json(secret)
-        return [NodeIdentity.from_private_dict(item) for item in content["identities"]]
-    except (ProtocolError, KeyError, TypeError) as exc:
-        raise KeystoreError("the keystore content is damaged") from exc
+        items = content["identities"] if isinstance(content, dict) else None
+        if not isinstance(items, list) or not items:
+            raise KeystoreError("the keystore holds no identity")
+        return [NodeIdentity.from_private_dict(item) for item in items]
+    except ProtocolError as exc:
+        raise KeystoreError(f"the keystore content is damaged ({exc})") from exc
 
 
 def write_keystore(path: Path, sealed: bytes) -> None:

@@ -27,6 +27,7 @@ from protocol.fields import (
     required,
     text,
 )
+from protocol.padding import MAX_ATTACHMENT_BUCKET
 
 
 class Kind(StrEnum):
@@ -81,13 +82,25 @@ CONSENT_SCOPES = (
 REFERRAL_STATUSES = ("accepted", "declined", "in_progress", "completed", "withdrawn")
 ITEM_KINDS = ("newsletter", "news", "event", "call_for_partners", "policy_update", "resource")
 
-# Initials: one to four letters, each optionally followed by a dot ("M.K.", "AB").
-INITIALS = r"(?:[^\W\d_]\.? ?){1,4}"
 # Case codes must hold a digit, so that a name cannot pass for a code ("RO-2026-014").
 CASE_CODE = r"(?=[^0-9]*[0-9])[A-Za-z0-9][A-Za-z0-9/_.-]{1,39}"
 COUNTRY = r"[A-Z]{2}"
 LANGUAGE = r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*"
 ID16 = b64_bytes(16)
+
+
+def initials(value: Any, path: str) -> None:
+    """One to four letters, with optional dots and spaces ("M.K.", "AB", "m. k.", "ნ.ბ.").
+
+    Letters written together must be capitals, so that a short name ("Ana") cannot pass.
+    """
+    text(12)(value, path)
+    runs = value.replace(".", " ").split()
+    letters = "".join(runs)
+    lower_run = any(len(run) > 1 and any(map(str.islower, run)) for run in runs)
+    if not (1 <= len(letters) <= 4 and letters.isalpha()) or lower_run:
+        raise ValidationError(path, "give one to four initials, never a name")
+
 
 CONTACT_PERSON = {
     "name": required(text()),
@@ -99,7 +112,7 @@ CONTACT_PERSON = {
 
 PERSON = {
     "case_code": optional(text(40, pattern=CASE_CODE)),
-    "initials": optional(text(12, pattern=INITIALS)),
+    "initials": optional(initials),
     "gender": required(choice("female", "male", "non_binary", "other", "not_disclosed")),
     "age_band": required(choice(*AGE_BANDS)),
     "minor": required(boolean),
@@ -122,7 +135,7 @@ ATTACHMENT = obj(
         "id": required(ID16),
         "name": required(text(200)),
         "media_type": required(text(100, pattern=r"[a-z]+/[A-Za-z0-9.+-]+")),
-        "size": required(integer(0, 32 * 1024 * 1024)),
+        "size": required(integer(0, MAX_ATTACHMENT_BUCKET - 1)),
         "key": required(b64_bytes(32)),
         "sha256": required(b64_bytes(32)),
     }

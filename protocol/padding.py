@@ -28,17 +28,19 @@ def pad(data: bytes, max_bucket: int = MAX_ENVELOPE_BUCKET) -> bytes:
     return data + b"\x80" + bytes(size - len(data) - 1)
 
 
-def is_bucket_size(size: int) -> bool:
-    return MIN_BUCKET <= size <= MAX_ATTACHMENT_BUCKET and not size & (size - 1)
+def is_bucket_size(size: int, max_bucket: int = MAX_ENVELOPE_BUCKET) -> bool:
+    return MIN_BUCKET <= size <= max_bucket and not size & (size - 1)
 
 
-def unpad(padded: bytes) -> bytes:
-    """Strip padding; raise :class:`EncodingError` unless the length is a bucket size and the
-    marker is where it must be."""
-    if not is_bucket_size(len(padded)):
+def unpad(padded: bytes, max_bucket: int = MAX_ENVELOPE_BUCKET) -> bytes:
+    """Strip padding; raise :class:`EncodingError` unless the length is the smallest bucket
+    that fits the content and the marker is where it must be."""
+    if not is_bucket_size(len(padded), max_bucket):
         raise EncodingError(f"padded length {len(padded)} is not a bucket size")
     # rfind is memrchr (fast); then everything after the marker must be zero.
     marker = padded.rfind(b"\x80")
     if marker < 0 or padded[marker + 1 :] != bytes(len(padded) - marker - 1):
         raise EncodingError("padding marker missing")
+    if len(padded) > MIN_BUCKET and marker + 1 <= len(padded) // 2:
+        raise EncodingError("padded to a larger bucket than the content needs")
     return padded[:marker]

@@ -198,7 +198,7 @@ def _negative(
     *,
     recipient: NodeIdentity = CASA,
     now: int = NOW,
-    seen: list[str] | None = None,
+    seen: list[dict[str, str]] | None = None,
     known: list[str] | None = None,
 ) -> dict[str, Any]:
     return {
@@ -298,7 +298,7 @@ def negative_vectors() -> list[dict[str, Any]]:
             "the message id was already accepted",
             good.to_wire(),
             "replay",
-            seen=[b64url_encode(good_header.message_id)],
+            seen=[{"sender": ALBA.node_id, "id": b64url_encode(good_header.message_id)}],
         ),
         _negative(
             "expired",
