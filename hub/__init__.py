@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,14 +12,31 @@ from flask import Flask
 from hub.extensions import db
 from ponte.appfactory import base_app
 
+# One blueprint per capability; each module exposes ``blueprint``.
+BLUEPRINTS = [
+    "hub.home",
+    "hub.directory_api",
+    "hub.directory_pages",
+]
+
 
 def create_app(data_dir: Path, overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the hub app on ``data_dir`` and create its database tables if missing."""
     app = base_app(__name__, "hub", db, data_dir, overrides)
-
-    from hub import home
-
-    app.register_blueprint(home.blueprint)
+    for name in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(name).blueprint)
     with app.app_context():
         db.create_all()
+        _open_search_index(app)
     return app
+
+
+def _open_search_index(app: Flask) -> None:
+    """Open the index; rebuild it if it is missing while the database has entries (a new
+    data dir copied without its index, or an index deleted to recover from damage)."""
+    from directory.catalogue import organisation_count, rebuild_index
+    from hub.search_index import init_search_index
+
+    index = init_search_index(app)
+    if index.count() == 0 and organisation_count(db.session):
+        rebuild_index(db.session, index)

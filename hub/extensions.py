@@ -2,4 +2,7 @@
 
 from flask_sqlalchemy import SQLAlchemy
 
-db = SQLAlchemy()
+from directory.models import Base
+
+# One metadata for the hub: the directory's tables and the hub's own (which also use Base).
+db = SQLAlchemy(metadata=Base.metadata)

@@ -22,6 +22,27 @@ def problem(status: int, title: str, detail: str | None = None, **extra: object)
     return response
 
 
+class ProblemError(Exception):
+    """Raise anywhere in a request to answer with a problem body (e.g. a bad parameter)."""
+
+    def __init__(self, status: int, title: str, detail: str, **extra: object) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+
+def invalid_parameter(name: str, reason: str) -> ProblemError:
+    return ProblemError(
+        400,
+        "Invalid parameter",
+        f"{name}: {reason}",
+        invalid_params=[{"name": name, "reason": reason}],
+    )
+
+
+def _problem_error(error: ProblemError) -> Response:
+    return problem(error.status, error.title, error.detail, **error.extra)
+
+
 def _http_error(error: HTTPException) -> Response:
     status = error.code or 500
     return problem(status, error.name, error.description)
@@ -33,5 +54,6 @@ def _unexpected(error: Exception) -> Response:
 
 
 def register_problem_handlers(app: Flask) -> None:
+    app.register_error_handler(ProblemError, _problem_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,101 @@
+"""Server-rendered directory pages: search with facets, an organisation, a country.
+
+They work without JavaScript and on a phone; bad parameters re-render the search form with
+the problem stated (status 400) rather than an error page.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, render_template, request
+from sqlalchemy import select
+
+from directory import catalogue
+from directory.importer import is_country_code
+from directory.models import KINDS, TaxonomyTerm
+from directory.places import country_name
+from hub.directory_api import SEARCH_PARAMETERS, parse_search_query
+from hub.extensions import db
+from hub.search_index import search_index
+from ponte.params import query_args
+from ponte.problems import ProblemError
+
+blueprint = Blueprint("directory_pages", __name__, url_prefix="/directory")
+
+KIND_LABELS = {
+    "ngo": "NGO",
+    "network": "Network",
+    "international_org": "International organisation",
+    "government": "Public body",
+    "other": "Other",
+}
+ROLE_LABELS = {
+    "national_coordinator": "National coordinator",
+    "referral_mechanism": "National referral mechanism",
+    "hotline": "Hotline",
+    "police_unit": "Specialised police or inspection unit",
+}
+
+
+def term_labels() -> dict[str, str]:
+    return {term.code: term.name for term in db.session.scalars(select(TaxonomyTerm))}
+
+
+def page_url(args: dict[str, str], **changes: str | int | None) -> str:
+    merged = {**args, **{key: value for key, value in changes.items()}}
+    clean = {key: value for key, value in merged.items() if value not in (None, "")}
+    return f"{request.path}?{urlencode(clean)}" if clean else request.path
+
+
+@blueprint.get("/")
+def search_page() -> tuple[str, int] | str:
+    args = {key: request.args[key] for key in request.args}
+    try:
+        query = parse_search_query(query_args(SEARCH_PARAMETERS))
+    except ProblemError as error:
+        return render_template(
+            "directory/search.html", args={}, result=None, error=error.detail, **_labels()
+        ), 400
+    result = search_index().search(query)
+    return render_template(
+        "directory/search.html",
+        args=args,
+        query=query,
+        result=result,
+        error=None,
+        page_url=page_url,
+        **_labels(),
+    )
+
+
+def _labels() -> dict[str, object]:
+    return {
+        "terms": term_labels(),
+        "kinds": KIND_LABELS,
+        "country_name": country_name,
+        "kind_values": KINDS,
+    }
+
+
+@blueprint.get("/organisations/<organisation_id>")
+def organisation_page(organisation_id: str) -> str:
+    org = catalogue.get_organisation(db.session, organisation_id)
+    if org is None:
+        abort(404)
+    return render_template("directory/organisation.html", org=org, **_labels())
+
+
+@blueprint.get("/countries/<code>")
+def country_page(code: str) -> str:
+    code = code.upper()
+    if not is_country_code(code):
+        abort(404)
+    return render_template(
+        "directory/country.html",
+        code=code,
+        organisations=catalogue.country_organisations(db.session, code),
+        contacts=catalogue.country_contacts(db.session, code),
+        roles=ROLE_LABELS,
+        **_labels(),
+    )

@@ -1,0 +1,48 @@
+"""Reading query parameters strictly: unknown, repeated or malformed ones are a 400 problem."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from urllib.parse import unquote_to_bytes
+
+from flask import request
+
+from ponte.problems import ProblemError, invalid_parameter
+
+
+def query_args(allowed: Collection[str]) -> dict[str, str]:
+    """The request's query parameters, each given at most once, all of them known."""
+    try:
+        unquote_to_bytes(request.query_string.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProblemError(400, "Invalid query string", "The query string is not UTF-8.") from exc
+    unknown = sorted(set(request.args) - set(allowed))
+    if unknown:
+        raise invalid_parameter(
+            unknown[0], f"unknown parameter (known: {', '.join(sorted(allowed))})"
+        )
+    repeated = [name for name in request.args if len(request.args.getlist(name)) > 1]
+    if repeated:
+        raise invalid_parameter(repeated[0], "give this parameter once")
+    return {name: request.args[name] for name in request.args}
+
+
+def int_arg(args: dict[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.strip().lstrip("+-").isdigit() or len(raw) > 12:
+        raise invalid_parameter(name, "must be a whole number")
+    value = int(raw)
+    if not minimum <= value <= maximum:
+        raise invalid_parameter(name, f"must be between {minimum} and {maximum}")
+    return value
+
+
+def text_arg(args: dict[str, str], name: str, max_length: int) -> str:
+    value = args.get(name, "")
+    if len(value) > max_length:
+        raise invalid_parameter(name, f"must be at most {max_length} characters")
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+        raise invalid_parameter(name, "must not contain control characters")
+    return value
