@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from protocol.errors import EncodingError
@@ -210,6 +211,7 @@ def parse_json(data: bytes) -> Any:
 
 
 _B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64URL_TEXT = re.compile(r"[A-Za-z0-9_-]*")
 # The last character of an unpadded group of 2 (3) characters carries 4 (2) unused bits.
 _UNUSED_BITS = {2: 0b1111, 3: 0b11}
 
@@ -223,8 +225,8 @@ def b64url_decode(text: object, *, length: int | None = None) -> bytes:
     """Decode unpadded base64url strictly: the only accepted spelling is the canonical one."""
     if not isinstance(text, str):
         raise EncodingError("base64url value must be a string")
-    if not text.isascii() or "=" in text or len(text) % 4 == 1:
-        raise EncodingError("not unpadded base64url")
+    if not _B64URL_TEXT.fullmatch(text) or len(text) % 4 == 1:
+        raise EncodingError("not unpadded base64url (A-Z a-z 0-9 - _ only)")
     try:
         data = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError) as exc:

@@ -84,7 +84,7 @@ class Header:
         if type(version) is not int:  # bool is not a version either
             raise EnvelopeRejected(Reason.MALFORMED, "header version v must be an integer")
         if version != VERSION:
-            raise EnvelopeRejected(Reason.UNSUPPORTED_VERSION, f"version {version}")
+            raise EnvelopeRejected(Reason.UNSUPPORTED_VERSION, "only version 1 is supported")
         if set(data) != HEADER_FIELDS:
             raise EnvelopeRejected(Reason.MALFORMED, "header fields are not the v1 set")
         try:
@@ -210,6 +210,9 @@ def seal(
     now = int(time.time()) if now is None else now
     kind = parse_kind(kind)
     validate_payload(kind, payload)
+    for name, value in (("message_id", message_id), ("thread", thread)):
+        if value is not None and (not isinstance(value, bytes) or len(value) != 16):
+            raise ValidationError(name, "must be 16 bytes")
     if not 0 < ttl <= MAX_TTL:
         raise ValidationError("ttl", "must be between 1 second and 90 days")
     if not recipient.is_valid_at(now):
@@ -252,8 +255,10 @@ def open_envelope(
     several identities (current and earlier key versions) of the receiving node.
     """
     now = int(time.time()) if now is None else now
-    if not isinstance(envelope, Envelope):
-        envelope = Envelope.from_wire(envelope)
+    # An Envelope object is re-read from its wire form, so that the header checked below is
+    # exactly the header that the signature covers.
+    wire = envelope.to_wire() if isinstance(envelope, Envelope) else envelope
+    envelope = Envelope.from_wire(wire)
     header = envelope.header
     identities = [recipient] if isinstance(recipient, NodeIdentity) else list(recipient)
     ours = [identity for identity in identities if identity.node_id == header.recipient]

@@ -133,7 +133,11 @@ def _join(path: str, name: str) -> str:
 def check_object(value: Any, schema: Mapping[str, Field], path: str = "") -> None:
     if not isinstance(value, dict):
         raise ValidationError(path or "payload", "must be a JSON object")
-    unknown = sorted(set(value) - set(schema))
+    unknown = sorted(
+        repr(key) if not isinstance(key, str) or not key else key
+        for key in value
+        if key not in schema
+    )
     if unknown:
         raise ValidationError(_join(path, unknown[0]), "is not a field of this message")
     for name, field in schema.items():

@@ -38,8 +38,8 @@ def check_node_id(value: object, field: str = "node_id") -> str:
 
 
 def check_key_version(value: object, field: str) -> int:
-    if type(value) is not int or value < 1:
-        raise ValidationError(field, "must be a positive integer")
+    if type(value) is not int or not 1 <= value < 2**31:
+        raise ValidationError(field, "must be a whole number from 1 to 2**31 - 1")
     return value
 
 

@@ -45,9 +45,15 @@ _MAX_MEMLIMIT = nacl.pwhash.argon2id.MEMLIMIT_SENSITIVE * 2
 def _derive(passphrase: str, salt: bytes, limits: KdfLimits) -> bytes:
     if not passphrase:
         raise KeystoreError("the passphrase must not be empty")
+    try:
+        secret = passphrase.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise KeystoreError(
+            "the passphrase is not valid text (check the terminal's encoding)"
+        ) from exc
     return nacl.pwhash.argon2id.kdf(
         nacl.secret.SecretBox.KEY_SIZE,
-        passphrase.encode("utf-8"),
+        secret,
         salt,
         opslimit=limits.opslimit,
         memlimit=limits.memlimit,
@@ -121,7 +127,7 @@ def open_keystore(data: bytes, passphrase: str) -> list[NodeIdentity]:
         raise KeystoreError("wrong passphrase, or the keystore file is damaged") from exc
     try:
         content = parse_json(secret)
-        items = content["identities"] if isinstance(content, dict) else None
+        items = content.get("identities") if isinstance(content, dict) else None
         if not isinstance(items, list) or not items:
             raise KeystoreError("the keystore holds no identity")
         return [NodeIdentity.from_private_dict(item) for item in items]

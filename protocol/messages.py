@@ -237,7 +237,8 @@ def parse_kind(value: object) -> Kind:
     try:
         return Kind(value)
     except ValueError as exc:
-        raise ValidationError("kind", f"unknown message kind {str(value)[:40]!r}") from exc
+        shown = repr(value[:40]) if isinstance(value, str) else f"a {type(value).__name__}"
+        raise ValidationError("kind", f"unknown message kind {shown}") from exc
 
 
 def validate_payload(kind: Kind | str, payload: Any) -> None:
