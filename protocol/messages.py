@@ -7,6 +7,7 @@ list serves. See SPEC.md section "Message kinds" for the same rules in prose.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -95,7 +96,8 @@ def initials(value: Any, path: str) -> None:
     Letters written together must be capitals, so that a short name ("Ana") cannot pass.
     """
     text(12)(value, path)
-    runs = value.replace(".", " ").split()
+    # NFC first: keyboards that type "Á" as A + combining accent still give one letter.
+    runs = unicodedata.normalize("NFC", value).replace(".", " ").split()
     letters = "".join(runs)
     lower_run = any(len(run) > 1 and any(map(str.islower, run)) for run in runs)
     if not (1 <= len(letters) <= 4 and letters.isalpha()) or lower_run:

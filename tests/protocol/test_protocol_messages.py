@@ -423,3 +423,11 @@ def test_valid_payload_with_one_part_replaced_raises_only_validation_error(examp
     except ValidationError as error:
         assert isinstance(error.field, str)
         assert str(error) == f"{error.field}: {error.problem}"
+
+
+def test_initials_typed_with_combining_accents_are_accepted():
+    from protocol.messages import initials
+
+    initials("A\u0301.B.", "person.initials")  # "Á.B." as some keyboards type it
+    with pytest.raises(ValidationError):
+        initials("A\u0301na", "person.initials")
