@@ -64,11 +64,19 @@ def wait_ready(service: Service, process: subprocess.Popen[bytes], deadline: flo
     raise click.ClickException(f"the {service.label} did not become ready on {service.url}")
 
 
+def seed_hub(hub_dir: Path) -> None:
+    """Import the shipped directory into the demo hub (a no-op when it is already there)."""
+    command = [sys.executable, "-m", "ponte.cli", "hub", "seed", "--data-dir", str(hub_dir)]
+    if subprocess.run(command, check=False).returncode != 0:
+        raise click.ClickException("the directory could not be imported; see the output above")
+
+
 def run_demo(data_dir: Path, base_port: int) -> None:
     data_dir = ensure_data_dir(data_dir)
     services = demo_services(data_dir, base_port)
     processes: list[subprocess.Popen[bytes]] = []
     try:
+        seed_hub(services[0].data_dir)
         for service in services:
             processes.append(subprocess.Popen(service.command()))
         deadline = time.monotonic() + READY_TIMEOUT
