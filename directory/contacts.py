@@ -194,14 +194,27 @@ def parse_website(text: str, field: str) -> tuple[str | None, list[Flag]]:
     return urls[0], flags
 
 
+def _find_language(text: str) -> object | None:
+    """By ISO 639 code first: pycountry's lookup("en") would find the language named "En"."""
+    lowered = text.lower()
+    found = (pycountry.languages.get(alpha_2=lowered) if len(lowered) == 2 else None) or (
+        pycountry.languages.get(alpha_3=lowered) if len(lowered) == 3 else None
+    )
+    if found is not None:
+        return found
+    try:
+        return pycountry.languages.lookup(text)
+    except LookupError:
+        return None
+
+
 def parse_languages(names: list[str], field: str) -> tuple[list[str], list[Flag]]:
     """Language names or codes ("English", "fr") to ISO 639-1 codes."""
     codes: list[str] = []
     flags: list[Flag] = []
     for name in names:
-        try:
-            language = pycountry.languages.lookup(name.strip())
-        except LookupError:
+        language = _find_language(name.strip())
+        if language is None:
             flags.append(Flag(field, "language_unknown", "unknown language; kept as printed", name))
             continue
         code = getattr(language, "alpha_2", None) or language.alpha_3

@@ -10,6 +10,7 @@ rest imports; contact text that cannot be parsed is kept as printed and flagged.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from collections.abc import Callable, Iterable
@@ -41,6 +42,7 @@ from directory.models import (
     derived_id,
     utcnow,
 )
+from directory.places import country_name
 
 DATA_DIR = Path(__file__).parent / "data"
 SEED_ORGANISATIONS = DATA_DIR / "organisations.json"
@@ -152,6 +154,18 @@ def _check_record(record: object) -> str | None:
             return f"{key} must be a list of text"
     if not isinstance(record.get("contact", {}), dict):
         return "contact must be an object"
+    if record.get("interpreters_available") not in (None, True, False):
+        return "interpreters_available must be true, false or empty"
+    return _check_date(record.get("last_verified"))
+
+
+def _check_date(value: object) -> str | None:
+    if value is None:
+        return None
+    try:
+        dt.date.fromisoformat(str(value))
+    except ValueError:
+        return f"last_verified {str(value)[:20]!r} is not a date written YYYY-MM-DD"
     return None
 
 
@@ -220,7 +234,8 @@ def _apply_services(
         service.eligibility_description = "; ".join(org.target_groups) or None
         area_id = derived_id("area", service_id, org.country)
         if [area.id for area in service.areas] != [area_id]:
-            service.areas = [ServiceArea(id=area_id, country=org.country, name=org.country)]
+            area = ServiceArea(id=area_id, country=org.country, name=country_name(org.country))
+            service.areas = [area]
         locations = org.public_locations
         wanted = {derived_id("sal", service_id, loc.id): loc for loc in locations}
         if {link.id for link in service.at_locations} != set(wanted):
@@ -243,6 +258,9 @@ def _apply_record(
     org.target_groups = [group.strip() for group in record.get("target_groups", [])]
     org.languages, language_flags = parse_languages(record.get("languages", []), "languages")
     org.source = record.get("sources") or record.get("source") or None
+    org.interpreters_available = record.get("interpreters_available")
+    verified = record.get("last_verified")
+    org.last_verified = dt.date.fromisoformat(verified) if verified else None
     flags += language_flags
     _apply_contact(org, record.get("contact", {}), flags)
     _apply_services(org, record.get("services", []), terms, flags)
@@ -286,7 +304,11 @@ def _import_one(
     if is_new:
         report.created += 1
     elif _graph_changed(session, org):
-        org.modified = utcnow()  # a change to a service or phone is a change to the entry
+        # A change to a phone or a service is a change to the entry, and a full HSDS service
+        # carries the organisation's phones: bump them all, so modified_after sees it.
+        now = utcnow()
+        for entity in (org, *org.services):
+            entity.modified = now
         report.updated += 1
     else:
         report.unchanged += 1

@@ -17,6 +17,8 @@ BLUEPRINTS = [
     "hub.home",
     "hub.directory_api",
     "hub.directory_pages",
+    "hub.openapi",
+    "hub.hsds_api",
 ]
 
 

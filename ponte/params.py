@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from urllib.parse import unquote_to_bytes
 
 from flask import request
@@ -27,7 +27,7 @@ def query_args(allowed: Collection[str]) -> dict[str, str]:
     return {name: request.args[name] for name in request.args}
 
 
-def int_arg(args: dict[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+def int_arg(args: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
     raw = args.get(name)
     if raw is None or raw == "":
         return default
@@ -39,7 +39,7 @@ def int_arg(args: dict[str, str], name: str, default: int, minimum: int, maximum
     return value
 
 
-def text_arg(args: dict[str, str], name: str, max_length: int) -> str:
+def text_arg(args: Mapping[str, str], name: str, max_length: int) -> str:
     value = args.get(name, "")
     if len(value) > max_length:
         raise invalid_parameter(name, f"must be at most {max_length} characters")

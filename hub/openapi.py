@@ -1,0 +1,377 @@
+"""``/openapi.json``: the OpenAPI 3.1 description of the hub's whole HTTP API.
+
+Kept by hand, next to the views it describes; tests check that every API route is in it and
+that real responses validate against the schemas here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from directory.models import KINDS
+
+blueprint = Blueprint("openapi", __name__)
+
+PROBLEM = {"$ref": "#/components/responses/Problem"}
+STRING_OR_NULL = {"type": ["string", "null"]}
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def _json(schema_name: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}
+        },
+    }
+
+
+SEARCH_PARAMETERS = [
+    _query(
+        "q",
+        'Free text in any of en, fr, it, es, de (typos and accents tolerated; "quoted phrases").',
+        {"type": "string", "maxLength": 500},
+    ),
+    _query(
+        "country",
+        "ISO 3166-1 alpha-2 code (XK for Kosovo).",
+        {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+    ),
+    _query(
+        "service",
+        "Taxonomy term code, e.g. shelter (see /hsds/taxonomy_terms).",
+        {"type": "string"},
+    ),
+    _query(
+        "language",
+        "ISO 639-1 code of a language the organisation speaks.",
+        {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+    ),
+    _query("kind", "Kind of organisation.", {"type": "string", "enum": list(KINDS)}),
+    _query("page", "Page number, from 1.", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    _query("per_page", "Results per page.", {"type": "integer", "minimum": 1, "maximum": 100}),
+]
+
+HSDS_PAGE_PARAMETERS = [
+    _query(
+        "page", "Page number, from 1.", {"type": "integer", "minimum": 1, "maximum": 999_999_999}
+    ),
+    _query("per_page", "Items per page.", {"type": "integer", "minimum": 1, "maximum": 100}),
+    _query("format", "Only json is supported.", {"type": "string", "enum": ["json"]}),
+]
+TRUE_FALSE = {"type": "string", "enum": ["true", "false"]}
+SEARCH_TEXT = _query(
+    "search",
+    "Case-insensitive text to find in names and descriptions.",
+    {"type": "string", "maxLength": 500},
+)
+MODIFIED_AFTER = _query(
+    "modified_after",
+    "Only what changed at or after this ISO 8601 moment.",
+    {"type": "string", "format": "date-time"},
+)
+SERVICE_FILTERS = [
+    SEARCH_TEXT,
+    MODIFIED_AFTER,
+    _query("full", "Fully nested objects.", TRUE_FALSE),
+    _query("taxonomy_term_id", "Only services with this taxonomy term.", {"type": "string"}),
+    _query("taxonomy_id", "Only services with a term of this taxonomy.", {"type": "string"}),
+    _query("organization_id", "Only services of this organization.", {"type": "string"}),
+]
+# What each HSDS list accepts besides paging, as hub/hsds_api.py reads it.
+HSDS_LIST_FILTERS: dict[str, list[dict[str, Any]]] = {
+    "organizations": [
+        SEARCH_TEXT,
+        _query("full", "Fully nested organizations.", TRUE_FALSE),
+        _query("full_service", "Nest full services (implies full).", TRUE_FALSE),
+    ],
+    "services": [
+        *SERVICE_FILTERS,
+        _query("minimal", "Not supported: only false is accepted.", TRUE_FALSE),
+    ],
+    "service_at_locations": SERVICE_FILTERS,
+    "taxonomies": [SEARCH_TEXT],
+    "taxonomy_terms": [
+        SEARCH_TEXT,
+        _query("taxonomy_id", "Terms of this taxonomy.", {"type": "string"}),
+        _query("top_only", "Only terms without a parent.", TRUE_FALSE),
+        _query("parent_id", "Children of this term.", {"type": "string"}),
+    ],
+}
+HSDS_ITEM_FILTERS: dict[str, list[dict[str, Any]]] = {
+    "organizations": [_query("full_service", "Nest full services.", TRUE_FALSE)],
+}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        "type": "object",
+        "required": ["type", "title", "status"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "invalid_params": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "reason"],
+                    "properties": {"name": {"type": "string"}, "reason": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "service"],
+        "properties": {"status": {"const": "ok"}, "service": {"type": "string"}},
+    },
+    "OrganisationSummary": {
+        "type": "object",
+        "required": ["id", "name", "acronym", "country", "city", "kind"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "acronym": STRING_OR_NULL,
+            "country": {"type": "string"},
+            "city": STRING_OR_NULL,
+            "kind": {"enum": list(KINDS)},
+        },
+    },
+    "SearchResponse": {
+        "type": "object",
+        "required": ["total", "page", "per_page", "results", "facets"],
+        "properties": {
+            "total": {"type": "integer", "minimum": 0},
+            "page": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1},
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["organisation", "services", "score", "highlights"],
+                    "properties": {
+                        "organisation": {"$ref": "#/components/schemas/OrganisationSummary"},
+                        "services": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["id", "name", "term"],
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "name": {"type": "string"},
+                                    "term": STRING_OR_NULL,
+                                },
+                            },
+                        },
+                        "score": {"type": "number"},
+                        "highlights": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                        },
+                    },
+                },
+            },
+            "facets": {
+                "type": "object",
+                "required": ["country", "service", "language", "kind"],
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+    },
+    "Organisation": {
+        "type": "object",
+        "required": ["id", "name", "kind", "country", "services", "phones", "addresses"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "acronym": STRING_OR_NULL,
+            "kind": {"enum": list(KINDS)},
+            "country": {"type": "string"},
+            "country_name": {"type": "string"},
+            "city": STRING_OR_NULL,
+            "description": {"type": "string"},
+            "target_groups": {"type": "array", "items": {"type": "string"}},
+            "languages": {"type": "array", "items": {"type": "string"}},
+            "interpreters_available": {"type": ["boolean", "null"]},
+            "email": STRING_OR_NULL,
+            "website": STRING_OR_NULL,
+            "phones": {
+                "type": "array",
+                "items": {"type": "object", "required": ["number", "type"]},
+            },
+            "addresses": {"type": "array", "items": {"type": "object"}},
+            "services": {"type": "array", "items": {"type": "object", "required": ["id", "name"]}},
+            "contact_as_printed": {"type": "object"},
+            "review_flags": {"type": "array", "items": {"type": "object"}},
+            "last_verified": STRING_OR_NULL,
+            "source": STRING_OR_NULL,
+            "modified": {"type": "string"},
+        },
+    },
+    "Country": {
+        "type": "object",
+        "required": ["code", "names", "organisations", "contacts"],
+        "properties": {
+            "code": {"type": "string"},
+            "names": {"type": "object", "additionalProperties": {"type": "string"}},
+            "organisations": {
+                "type": "array",
+                "items": {"type": "object", "required": ["id", "name", "kind"]},
+            },
+            "contacts": {
+                "type": "array",
+                "items": {"type": "object", "required": ["role", "name"]},
+            },
+        },
+    },
+    "HsdsObject": {
+        "type": "object",
+        "required": ["id"],
+        "description": "An HSDS 3.0 object; see the official schemas.",
+    },
+    "HsdsPage": {
+        "type": "object",
+        "required": ["total_items", "total_pages", "page_number", "size", "contents"],
+        "description": "An HSDS 3.0 page of objects.",
+    },
+}
+
+
+def _hsds_paths() -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        "/hsds/": {
+            "get": {
+                "summary": "HSDS API root",
+                "tags": ["HSDS 3.0"],
+                "responses": {
+                    "200": {
+                        "description": "Version and profile.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        }
+    }
+    for plural in (
+        "organizations",
+        "services",
+        "service_at_locations",
+        "taxonomies",
+        "taxonomy_terms",
+    ):
+        paths[f"/hsds/{plural}"] = {
+            "get": {
+                "summary": f"List {plural.replace('_', ' ')} (HSDS 3.0)",
+                "tags": ["HSDS 3.0"],
+                "parameters": HSDS_PAGE_PARAMETERS + HSDS_LIST_FILTERS[plural],
+                "responses": {"200": _json("HsdsPage", "A page."), "400": PROBLEM},
+            }
+        }
+        paths[f"/hsds/{plural}/{{id}}"] = {
+            "get": {
+                "summary": f"One of the {plural.replace('_', ' ')} (HSDS 3.0)",
+                "tags": ["HSDS 3.0"],
+                "parameters": [_path("id", "Its id."), *HSDS_ITEM_FILTERS.get(plural, [])],
+                "responses": {"200": _json("HsdsObject", "The object."), "404": PROBLEM},
+            }
+        }
+    return paths
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Ponte hub API",
+            "version": "1",
+            "description": "The partner directory of anti-trafficking NGOs (search, "
+            "organisations, countries) and its Open Referral HSDS 3.0 API. Errors are RFC 9457 "
+            "problem details. The HSDS paths follow the official HSDS 3.0 API description.",
+        },
+        "paths": {
+            "/healthz": {
+                "get": {
+                    "summary": "Ready check",
+                    "responses": {
+                        "200": _json("Health", "The hub is up and reaches its database."),
+                        "503": PROBLEM,
+                    },
+                }
+            },
+            "/api/v1/search": {
+                "get": {
+                    "summary": "Search the partner directory",
+                    "tags": ["Directory"],
+                    "parameters": SEARCH_PARAMETERS,
+                    "responses": {
+                        "200": _json("SearchResponse", "Ranked organisations, facets."),
+                        "400": PROBLEM,
+                    },
+                }
+            },
+            "/api/v1/organisations/{id}": {
+                "get": {
+                    "summary": "One organisation with services and contacts",
+                    "tags": ["Directory"],
+                    "parameters": [_path("id", "Organisation id (UUID).")],
+                    "responses": {
+                        "200": _json("Organisation", "The organisation."),
+                        "404": PROBLEM,
+                    },
+                }
+            },
+            "/api/v1/countries/{code}": {
+                "get": {
+                    "summary": "A country's organisations and who to contact first",
+                    "tags": ["Directory"],
+                    "parameters": [_path("code", "ISO 3166-1 alpha-2 code (XK for Kosovo).")],
+                    "responses": {"200": _json("Country", "The country."), "400": PROBLEM},
+                }
+            },
+            **_hsds_paths(),
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": {
+                "Problem": {
+                    "description": "A problem (RFC 9457).",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    },
+                }
+            },
+        },
+    }
+
+
+@blueprint.get("/openapi.json")
+def openapi_json() -> Response:
+    return jsonify(openapi_document())
