@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from directory.search import SearchQuery
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
 
@@ -12,6 +11,7 @@ from directory import catalogue
 from directory.importer import is_country_code
 from directory.models import KINDS, CountryContact, Organization, TaxonomyTerm
 from directory.places import country_name, country_names
+from directory.search import SearchQuery
 from hub.extensions import db
 from hub.search_index import search_index
 from ponte.params import int_arg, query_args, text_arg
@@ -118,10 +118,10 @@ def organisation_json(org: Organization) -> dict[str, Any]:
     }
 
 
-@blueprint.get("/organisations/<organisation_id>")
-def organisation(organisation_id: str) -> Response:
+@blueprint.get("/organisations/<id>")
+def organisation(id: str) -> Response:
     query_args(())
-    org = catalogue.get_organisation(db.session, organisation_id)
+    org = catalogue.get_organisation(db.session, id)
     if org is None:
         raise ProblemError(404, "Not Found", "No organisation has this id.")
     return jsonify(organisation_json(org))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from directory.search import DirectoryIndex
 from flask import Flask, current_app
+
+from directory.search import DirectoryIndex
 
 EXTENSION_KEY = "ponte.search_index"
 
