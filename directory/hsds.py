@@ -118,13 +118,8 @@ LOCATION_TYPE = "physical"
 ALL_WEEK = "MO,TU,WE,TH,FR,SA,SU"
 
 
-def is_public(location: Location) -> bool:
-    """Only a location explicitly marked not confidential may be shown (unset counts as secret)."""
-    return location.confidential is False
-
-
 def public_links(service: Service) -> list[ServiceAtLocation]:
-    return [link for link in service.at_locations if is_public(link.location)]
+    return [link for link in service.at_locations if link.location.is_public]
 
 
 def _compact(fields: JSON) -> JSON:
@@ -200,7 +195,7 @@ def organization_full(org: Organization, full_service: bool) -> JSON:
         **organization_item(org),
         "contacts": [contact_item(contact) for contact in org.contacts],
         "phones": [phone_item(phone) for phone in org.phones],
-        "locations": [location_full(loc) for loc in org.locations if is_public(loc)],
+        "locations": [location_full(loc) for loc in org.public_locations],
         "services": services,
     }
 
@@ -238,7 +233,7 @@ def phone_item(phone: Phone) -> JSON:
 
 
 def location_item(location: Location) -> JSON:
-    """A location's own fields; callers must have checked :func:`is_public`."""
+    """A location's own fields; callers must have checked ``Location.is_public``."""
     return _compact(
         {
             "id": location.id,
@@ -362,7 +357,7 @@ def always_open_schedule(service: Service) -> JSON:
 
 
 def service_at_location_item(link: ServiceAtLocation) -> JSON:
-    """service_at_location_list.json; callers must have checked the location :func:`is_public`."""
+    """service_at_location_list.json; callers must have checked ``Location.is_public``."""
     return {
         "id": link.id,
         "service_id": link.service_id,
@@ -373,7 +368,7 @@ def service_at_location_item(link: ServiceAtLocation) -> JSON:
 
 
 def service_at_location_full(link: ServiceAtLocation) -> JSON:
-    """service_at_location.json; callers must have checked the location :func:`is_public`."""
+    """service_at_location.json; callers must have checked ``Location.is_public``."""
     service = {
         key: value
         for key, value in service_full(link.service).items()

@@ -198,7 +198,7 @@ def _apply_contact(org: Organization, contact: dict[str, Any], flags: list[Flag]
 
 
 def _apply_address(org: Organization, address: str | None) -> None:
-    kept = [location for location in org.locations if location.confidential]
+    kept = [location for location in org.locations if not location.is_public]
     if address:
         location_id = derived_id("location", org.id, "main")
         location = next((loc for loc in org.locations if loc.id == location_id), None)

@@ -108,7 +108,7 @@ class Organization(Timestamped, Base):
     @property
     def public_locations(self) -> list[Location]:
         """Locations that may be shown anywhere: never a confidential (shelter) address."""
-        return [location for location in self.locations if not location.confidential]
+        return [location for location in self.locations if location.is_public]
 
 
 class Service(Timestamped, Base):
@@ -160,11 +160,17 @@ class Location(Base):
     postal_code: Mapped[str | None] = mapped_column(String(20))
     country: Mapped[str] = mapped_column(String(2))
     # A shelter's address: stored for the organisation's own use, never published anywhere.
-    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Confidential unless said otherwise: forgetting the flag must not publish a shelter.
+    confidential: Mapped[bool] = mapped_column(Boolean, default=True)
     organization: Mapped[Organization] = relationship(back_populates="locations")
     at_services: Mapped[list[ServiceAtLocation]] = relationship(
         back_populates="location", cascade="all, delete-orphan"
     )
+
+    @property
+    def is_public(self) -> bool:
+        # "is False", not "not": an unflushed location has no value yet and must stay hidden.
+        return self.confidential is False
 
 
 class ServiceAtLocation(Base):

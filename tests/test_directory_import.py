@@ -234,3 +234,44 @@ def test_seed_command_with_only_bad_rows_exits_2(tmp_path):
     result = CliRunner().invoke(main, ["hub", "seed", "--data-dir", str(tmp_path / "d"), str(bad)])
     assert result.exit_code == 2
     assert "row 1 (Nowhere): unknown country code 'ZZ'" in result.output
+
+
+def test_export_then_import_into_a_new_hub_gives_the_same_directory(tmp_path):
+    runner = CliRunner()
+    runner.invoke(main, ["hub", "seed", "--data-dir", str(tmp_path / "a")])
+    exported = tmp_path / "directory.json"
+    result = runner.invoke(
+        main, ["hub", "export-hsds", "--data-dir", str(tmp_path / "a"), "-o", str(exported)]
+    )
+    assert result.exit_code == 0, result.output
+    organisations = json.loads(exported.read_text(encoding="utf-8"))
+    assert len(organisations) == 225
+    result = runner.invoke(main, ["hub", "seed", "--data-dir", str(tmp_path / "b"), str(exported)])
+    assert "Imported 225 organisations: 225 new" in result.output, result.output
+    again = runner.invoke(main, ["hub", "export-hsds", "--data-dir", str(tmp_path / "b")])
+    ids = {org["id"]: sorted(s["name"] for s in org.get("services", [])) for org in organisations}
+    assert {
+        org["id"]: sorted(s["name"] for s in org.get("services", []))
+        for org in json.loads(again.output)
+    } == ids
+
+
+def test_reindex_command_rebuilds_the_index(tmp_path):
+    runner = CliRunner()
+    runner.invoke(main, ["hub", "seed", "--data-dir", str(tmp_path)])
+    result = runner.invoke(main, ["hub", "reindex", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0 and "Indexed 225 organisations." in result.output
+
+
+def test_a_location_is_confidential_unless_marked_public(session):
+    seed(session)
+    atina = by_name(session, "Atina")
+    atina.locations.append(
+        Location(
+            id="c0ffee00-0000-4000-8000-000000000002", address_1="Unflagged street 2", country="RS"
+        )
+    )
+    session.commit()
+    assert "Unflagged street 2" not in [
+        loc.address_1 for loc in by_name(session, "Atina").public_locations
+    ]
