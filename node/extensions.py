@@ -2,4 +2,6 @@
 
 from flask_sqlalchemy import SQLAlchemy
 
-db = SQLAlchemy()
+from node.models import Base
+
+db = SQLAlchemy(metadata=Base.metadata)

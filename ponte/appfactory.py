@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
+from ponte.csrf import csrf
 from ponte.datadir import ensure_data_dir, load_or_create_secret, sqlite_url
 from ponte.health import health_blueprint
 from ponte.problems import register_problem_handlers
@@ -40,6 +41,7 @@ def base_app(
     )
     app.config.from_mapping(overrides or {})
     db.init_app(app)
+    csrf.init_app(app)
     register_problem_handlers(app)
     app.register_blueprint(health_blueprint(db, service))
     return app

@@ -1,0 +1,104 @@
+"""The hub's own tables: member nodes and their keys, invitations, OAuth tokens, secretariat
+accounts. They share the directory's metadata (one database)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from directory.models import Base, Organization, utcnow
+
+
+class Invitation(Base):
+    """A single-use invitation for an organisation's node. Only the token's hash is stored."""
+
+    __tablename__ = "invitation"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), index=True)
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    used_by_node: Mapped[str | None] = mapped_column(String(63))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    organization: Mapped[Organization] = relationship()
+
+
+class Node(Base):
+    """An enrolled member node: one organisation's Ponte installation."""
+
+    __tablename__ = "node"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)  # the protocol's node id
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), index=True)
+    enrolled: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    organization: Mapped[Organization] = relationship()
+    keys: Mapped[list[NodeKey]] = relationship(
+        back_populates="node", order_by="NodeKey.key_version", cascade="all, delete-orphan"
+    )
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def current_key(self) -> NodeKey:
+        return self.keys[-1]
+
+
+class NodeKey(Base):
+    """One key version of a node, with the hub's signed attestation of it."""
+
+    __tablename__ = "node_key"
+    __table_args__ = (UniqueConstraint("node_id", "key_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("node.id"), index=True)
+    key_version: Mapped[int] = mapped_column(Integer)
+    record: Mapped[dict[str, Any]] = mapped_column()  # PublicKeyRecord.to_dict()
+    attestation: Mapped[dict[str, Any]] = mapped_column()  # signed by the hub
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    node: Mapped[Node] = relationship(back_populates="keys")
+
+
+class OAuthToken(Base):
+    """An access token issued to a node; only its hash is stored."""
+
+    __tablename__ = "oauth_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("node.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class UsedAssertion(Base):
+    """A client assertion's jti, kept until it expires, so that it cannot be replayed."""
+
+    __tablename__ = "used_assertion"
+
+    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(63))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AuditEntry(Base):
+    """What the secretariat did (invitations, revocations): who, what, when."""
+
+    __tablename__ = "audit_entry"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(Text)
