@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from whoosh import index as whoosh_index
 from whoosh.index import LockError
 
-from directory import search as search_module
 from directory.importer import seed
 from directory.models import Base, Location, Organization, Service, TaxonomyTerm
 from directory.search import INDEX_NAME, DirectoryIndex, SearchQuery, document_for, fold
+from directory.search import index as search_module
 
 ALC = "Association ALC"
 ACSE = "Dispositif National Ac.Sé (Ac.Sé Network)"
