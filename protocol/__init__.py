@@ -5,6 +5,14 @@ byte-level specification and ``vectors/`` holds the test vectors.
 """
 
 from protocol.attachments import AttachmentError, decrypt_attachment, encrypt_attachment
+from protocol.attestation import (
+    Attested,
+    attest,
+    enrolment_proof,
+    invitation_hash,
+    verify_attestation,
+    verify_enrolment_proof,
+)
 from protocol.canonical import b64url_decode, b64url_encode, canonical_json, parse_json
 from protocol.envelope import (
     Envelope,
@@ -38,6 +46,7 @@ from protocol.messages import Kind, validate_payload
 
 __all__ = [
     "AttachmentError",
+    "Attested",
     "EncodingError",
     "Envelope",
     "EnvelopeRejected",
@@ -54,12 +63,15 @@ __all__ = [
     "SeenIds",
     "SignatureError",
     "ValidationError",
+    "attest",
     "b64url_decode",
     "b64url_encode",
     "canonical_json",
     "decrypt_attachment",
     "encrypt_attachment",
+    "enrolment_proof",
     "fingerprint",
+    "invitation_hash",
     "new_id",
     "open_envelope",
     "open_keystore",
@@ -70,6 +82,8 @@ __all__ = [
     "seal_keystore",
     "sign_statement",
     "validate_payload",
+    "verify_attestation",
+    "verify_enrolment_proof",
     "verify_statement",
     "write_keystore",
 ]
