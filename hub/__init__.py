@@ -18,7 +18,10 @@ BLUEPRINTS = [
     "hub.directory_api",
     "hub.directory_pages",
     "hub.openapi",
+    "hub.enrolment_api",
     "hub.hsds_api",
+    "hub.oauth",
+    "hub.admin",
 ]
 
 

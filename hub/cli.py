@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from flask import Flask
 
+from ponte.account_cli import add_account, totp_option
 from ponte.options import data_dir_option, host_option, port_option
 from ponte.progress import progress_bar
 from ponte.serve import serve as serve_app
@@ -136,3 +137,100 @@ def export_hsds(data_dir: Path, output: Path | None) -> None:
         click.echo(f"Wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+@hub.command()
+@data_dir_option
+@click.option("--org", "organisation_id", required=True, help="The organisation's directory id.")
+@click.option(
+    "--days",
+    default=7,
+    show_default=True,
+    type=click.IntRange(1, 90),
+    help="Days until the invitation expires.",
+)
+def invite(data_dir: Path, organisation_id: str, days: int) -> None:
+    """Invite an organisation's node to join; prints the one-time token as the last line.
+
+    Give the token to the organisation's admin by a safe channel, with the hub's
+    fingerprint (printed too when the hub key is unlocked) so they can check it.
+
+    \b
+    Example:
+      ponte hub invite --data-dir /var/lib/ponte/hub --org 2f0c...-uuid
+    """
+    import datetime as dt
+
+    from hub.enrolment import EnrolmentError, create_invitation
+    from hub.extensions import db
+
+    with hub_context(data_dir):
+        try:
+            issued = create_invitation(
+                db.session, organisation_id, "cli", lifetime=dt.timedelta(days=days)
+            )
+        except EnrolmentError as error:
+            raise click.UsageError(error.message) from error
+        organisation = issued.invitation.organization.name
+        expires = issued.invitation.expires.date().isoformat()
+        fingerprint = _hub_fingerprint_if_unlocked()
+    click.echo(f"Invitation {issued.invitation.id} for {organisation}, valid until {expires}.")
+    if fingerprint:
+        click.echo(
+            f"Hub fingerprint (the node prints the same at `ponte node init`): {fingerprint}"
+        )
+    click.echo(issued.token)
+
+
+def _hub_fingerprint_if_unlocked() -> str | None:
+    from hub.identity import hub_fingerprint
+    from ponte.problems import ProblemError
+
+    try:
+        return hub_fingerprint()
+    except ProblemError:
+        return None
+
+
+@hub.command("revoke-invitation")
+@data_dir_option
+@click.argument("invitation_id")
+def revoke_invitation_command(data_dir: Path, invitation_id: str) -> None:
+    """Withdraw an invitation that was not used yet.
+
+    \b
+    Example:
+      ponte hub revoke-invitation --data-dir /var/lib/ponte/hub 7d1e...-uuid
+    """
+    from hub.enrolment import EnrolmentError, revoke_invitation
+    from hub.extensions import db
+
+    with hub_context(data_dir):
+        try:
+            invitation = revoke_invitation(db.session, invitation_id, "cli")
+        except EnrolmentError as error:
+            raise click.UsageError(error.message) from error
+        state = "was already used" if invitation.used_at else "is withdrawn"
+    click.echo(f"Invitation {invitation_id} {state}.")
+
+
+@hub.command("create-admin")
+@data_dir_option
+@click.option("--email", required=True, help="The secretariat member's e-mail (their sign-in).")
+@totp_option
+def create_admin(data_dir: Path, email: str, totp: bool) -> None:
+    """Create a secretariat account for the hub's /admin pages.
+
+    The password comes from PONTE_PASSWORD, or is asked for (twice, hidden). At least 12
+    characters.
+
+    \b
+    Example:
+      ponte hub create-admin --data-dir /var/lib/ponte/hub --email ana@secretariat.example --totp
+    """
+    from hub.extensions import db
+    from hub.models import AdminUser
+
+    with hub_context(data_dir):
+        issuer = "Ponte hub" if totp else None
+        add_account(db.session, AdminUser, email, "secretariat", totp_issuer=issuer)

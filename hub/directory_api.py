@@ -12,10 +12,13 @@ from directory.importer import is_country_code
 from directory.models import KINDS, CountryContact, Organization, TaxonomyTerm
 from directory.places import country_name, country_names
 from directory.search import SearchQuery
+from hub.enrolment import organisation_nodes
 from hub.extensions import db
+from hub.models import Node
 from hub.search_index import search_index
 from ponte.params import int_arg, query_args, text_arg
 from ponte.problems import ProblemError, invalid_parameter
+from protocol import PublicKeyRecord, fingerprint
 
 blueprint = Blueprint("directory_api", __name__, url_prefix="/api/v1")
 
@@ -115,7 +118,19 @@ def organisation_json(org: Organization) -> dict[str, Any]:
         "last_verified": org.last_verified.isoformat() if org.last_verified else None,
         "source": org.source,
         "modified": org.modified.isoformat(),
+        "nodes": [
+            {"node_id": node.id, "fingerprint": fingerprint, "active": node.active}
+            for node, fingerprint in member_nodes(org.id)
+        ],
     }
+
+
+def member_nodes(organisation_id: str) -> list[tuple[Node, str]]:
+    """The organisation's enrolled nodes with their current key fingerprint."""
+    return [
+        (node, fingerprint(PublicKeyRecord.from_dict(node.current_key.record)))
+        for node in organisation_nodes(db.session, organisation_id)
+    ]
 
 
 @blueprint.get("/organisations/<id>")

@@ -15,7 +15,7 @@ from directory import catalogue
 from directory.importer import is_country_code
 from directory.models import KINDS, TaxonomyTerm
 from directory.places import country_name
-from hub.directory_api import SEARCH_PARAMETERS, parse_search_query
+from hub.directory_api import SEARCH_PARAMETERS, member_nodes, parse_search_query
 from hub.extensions import db
 from hub.search_index import search_index
 from ponte.params import query_args
@@ -83,7 +83,9 @@ def organisation_page(organisation_id: str) -> str:
     org = catalogue.get_organisation(db.session, organisation_id)
     if org is None:
         abort(404)
-    return render_template("directory/organisation.html", org=org, **_labels())
+    return render_template(
+        "directory/organisation.html", org=org, nodes=member_nodes(org.id), **_labels()
+    )
 
 
 @blueprint.get("/countries/<code>")

@@ -4,12 +4,13 @@ accounts. They share the directory's metadata (one database)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from directory.models import Base, Organization, utcnow
+from ponte.accounts import SessionMixin, UserMixin
 
 
 class Invitation(Base):
@@ -102,3 +103,17 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(100))
     subject: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class AdminUser(UserMixin, Base):
+    """A secretariat account on the hub (``ponte hub create-admin``)."""
+
+    __tablename__ = "admin_user"
+    roles: ClassVar[dict[str, str]] = {"secretariat": "Secretariat"}
+
+
+class AdminSession(SessionMixin, Base):
+    """A secretariat member's signed-in session; the id is the hash of the cookie's token."""
+
+    __tablename__ = "admin_session"
+    user_table = "admin_user"

@@ -232,6 +232,10 @@ SCHEMAS: dict[str, Any] = {
             "last_verified": STRING_OR_NULL,
             "source": STRING_OR_NULL,
             "modified": {"type": "string"},
+            "nodes": {
+                "type": "array",
+                "items": {"type": "object", "required": ["node_id", "fingerprint", "active"]},
+            },
         },
     },
     "Country": {
@@ -260,6 +264,128 @@ SCHEMAS: dict[str, Any] = {
         "required": ["total_items", "total_pages", "page_number", "size", "contents"],
         "description": "An HSDS 3.0 page of objects.",
     },
+}
+
+
+KEY_RECORD = {"type": "object", "description": "A protocol key record (protocol/SPEC.md 4.2)."}
+ATTESTATION = {
+    "type": "object",
+    "required": ["statement", "signature"],
+    "description": "The hub's signed attestation of a key record (SPEC.md).",
+}
+ENROLMENT_PATHS: dict[str, Any] = {
+    "/api/v1/enrol": {
+        "post": {
+            "summary": "Redeem an invitation: register a node's keys, get them attested",
+            "tags": ["Membership"],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["invitation", "key_record", "proof"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "invitation": {"type": "string", "maxLength": 200},
+                                "key_record": KEY_RECORD,
+                                "proof": {"type": "string", "description": "base64url signature"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": {
+                    "description": "Enrolled.",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": [
+                                    "node_id",
+                                    "organisation",
+                                    "attestation",
+                                    "hub_key",
+                                    "hub_fingerprint",
+                                ],
+                                "properties": {
+                                    "node_id": {"type": "string"},
+                                    "organisation": {"type": "object"},
+                                    "attestation": ATTESTATION,
+                                    "hub_key": KEY_RECORD,
+                                    "hub_fingerprint": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "400": PROBLEM,
+                "403": PROBLEM,
+                "409": PROBLEM,
+                "503": PROBLEM,
+            },
+        }
+    },
+    "/api/v1/hub/key": {
+        "get": {
+            "summary": "The hub's public key record and fingerprint (pinned by nodes)",
+            "tags": ["Membership"],
+            "responses": {
+                "200": {
+                    "description": "The hub key.",
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "required": ["key_record", "fingerprint"]}
+                        }
+                    },
+                },
+                "503": PROBLEM,
+            },
+        }
+    },
+    "/api/v1/nodes/{node_id}/keys": {
+        "get": {
+            "summary": "A node's attested key versions (needs a token with scope relay)",
+            "tags": ["Membership"],
+            "security": [{"bearer": ["relay"]}],
+            "parameters": [_path("node_id", "The node's id.")],
+            "responses": {
+                "200": {
+                    "description": "Attested keys.",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["node_id", "organisation_id", "status", "keys"],
+                                "properties": {"keys": {"type": "array", "items": ATTESTATION}},
+                            }
+                        }
+                    },
+                },
+                "401": PROBLEM,
+                "403": PROBLEM,
+                "404": PROBLEM,
+            },
+        }
+    },
+}
+
+
+SECURITY_SCHEMES = {
+    "bearer": {
+        "type": "oauth2",
+        "flows": {
+            "clientCredentials": {
+                "tokenUrl": "/oauth/token",
+                "scopes": {
+                    "relay": "Send and fetch envelopes; read the key directory",
+                    "directory:write": "Update the node's own directory entry",
+                    "feeds:read": "Read members-only publications",
+                },
+            }
+        },
+    }
 }
 
 
@@ -354,10 +480,12 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json("Country", "The country."), "400": PROBLEM},
                 }
             },
+            **ENROLMENT_PATHS,
             **_hsds_paths(),
         },
         "components": {
             "schemas": SCHEMAS,
+            "securitySchemes": SECURITY_SCHEMES,
             "responses": {
                 "Problem": {
                     "description": "A problem (RFC 9457).",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask, Response, current_app
 
-from directory.search import DirectoryIndex
+from directory.search import DirectoryIndex, IndexBusy
+from ponte.problems import problem
 
 EXTENSION_KEY = "ponte.search_index"
 
@@ -15,7 +16,14 @@ def init_search_index(app: Flask) -> DirectoryIndex:
     path = Path(app.config.get("SEARCH_INDEX_DIR") or Path(app.config["DATA_DIR"]) / "index")
     index = DirectoryIndex(path)
     app.extensions[EXTENSION_KEY] = index
+    app.register_error_handler(IndexBusy, _index_busy)
     return index
+
+
+def _index_busy(error: IndexBusy) -> Response:
+    response = problem(503, "Search index busy", "The directory is being updated; try again.")
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def search_index() -> DirectoryIndex:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,14 +12,18 @@ from flask import Flask
 from node.extensions import db
 from ponte.appfactory import base_app
 
+# One blueprint per capability; each module exposes ``blueprint``.
+BLUEPRINTS = [
+    "node.home",
+    "node.login",
+]
+
 
 def create_app(data_dir: Path, overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the node app on ``data_dir`` and create its database tables if missing."""
     app = base_app(__name__, "node", db, data_dir, overrides)
-
-    from node import home
-
-    app.register_blueprint(home.blueprint)
+    for name in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(name).blueprint)
     with app.app_context():
         db.create_all()
     return app

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ponte.account_cli import add_account, totp_option
 from ponte.options import data_dir_option, host_option, port_option
 from ponte.serve import serve as serve_app
 
@@ -31,3 +32,67 @@ def serve(data_dir: Path, host: str, port: int) -> None:
     from node import create_app
 
     serve_app(create_app(data_dir), "node", host, port)
+
+
+@node.command()
+@data_dir_option
+@click.option(
+    "--hub", "hub_url", required=True, help="The hub's address, e.g. https://hub.example."
+)
+@click.option(
+    "--invite", "invitation", required=True, help="The invitation token from the secretariat."
+)
+def init(data_dir: Path, hub_url: str, invitation: str) -> None:
+    """Set up this node: generate its keys, join the hub with an invitation, pin the hub's key.
+
+    The keys are sealed with a passphrase (PONTE_PASSPHRASE, or asked for). Compare the hub
+    fingerprint printed here with the one the secretariat gave you with the invitation.
+
+    \b
+    Example:
+      PONTE_PASSPHRASE=... ponte node init --data-dir /var/lib/ponte/node \\
+          --hub https://hub.example.org --invite ponte-inv-...
+    """
+    from node.enrolment import EnrolmentFailed, init_node, own_fingerprint
+    from ponte.datadir import ensure_data_dir
+    from ponte.secret_input import read_secret
+    from protocol import fingerprint
+
+    data_dir = ensure_data_dir(data_dir)
+    passphrase = read_secret("PONTE_PASSPHRASE", "Passphrase for this node's keys", confirm=True)
+    try:
+        enrolment, identity = init_node(data_dir, hub_url, invitation, passphrase)
+    except EnrolmentFailed as error:
+        raise click.UsageError(str(error)) from error
+    click.echo(f"Node {enrolment.node_id} enrolled for {enrolment.organisation_name}.")
+    click.echo(f"Hub fingerprint:  {fingerprint(enrolment.hub_record)}")
+    click.echo(f"Node fingerprint: {own_fingerprint(identity)}")
+
+
+@node.command("add-user")
+@data_dir_option
+@click.option("--email", required=True, help="The person's e-mail (their sign-in).")
+@click.option(
+    "--role",
+    type=click.Choice(["caseworker", "admin"]),
+    default="caseworker",
+    show_default=True,
+    help="caseworker: writes and reads referrals; admin: also manages the node.",
+)
+@totp_option
+def add_user(data_dir: Path, email: str, role: str, totp: bool) -> None:
+    """Create an account for a caseworker or a node admin of this NGO.
+
+    The password comes from PONTE_PASSWORD, or is asked for (twice, hidden). At least 12
+    characters.
+
+    \b
+    Example:
+      ponte node add-user --data-dir /var/lib/ponte/node --email lea@ngo.example --role admin
+    """
+    from node import create_app
+    from node.extensions import db
+    from node.models import User
+
+    with create_app(data_dir).app_context():
+        add_account(db.session, User, email, role, totp_issuer="Ponte node" if totp else None)

@@ -3,6 +3,8 @@ problem-detail errors and ``/healthz``."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +40,7 @@ def base_app(
         SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL")
         or sqlite_url(data_dir, f"{service}.sqlite3"),
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        **_session_config(service, data_dir),
     )
     app.config.from_mapping(overrides or {})
     db.init_app(app)
@@ -45,3 +48,19 @@ def base_app(
     register_problem_handlers(app)
     app.register_blueprint(health_blueprint(db, service))
     return app
+
+
+def _session_config(service: str, data_dir: Path) -> dict[str, Any]:
+    """Cookie and session settings. The cookie's name is unique per installation: cookies do
+    not tell ports apart, so a hub and nodes on one host (``ponte demo``) would clobber each
+    other's sign-ins. Secure cookies come with TLS."""
+    installation = hashlib.sha256(str(data_dir).encode()).hexdigest()[:8]
+    return {
+        "SESSION_COOKIE_NAME": f"ponte_{service}_{installation}",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": False,
+        "PREFERRED_URL_SCHEME": "http",
+        "PONTE_SESSION_LIFETIME": dt.timedelta(hours=12),
+        "PONTE_SESSION_IDLE_TIMEOUT": dt.timedelta(minutes=30),
+    }

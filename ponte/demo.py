@@ -1,14 +1,20 @@
-"""``ponte demo``: a hub and two NGO nodes on this machine, on embedded defaults."""
+"""``ponte demo``: a hub seeded with the real directory and two enrolled NGO nodes, on this
+machine, on embedded defaults.
+
+The demo's passphrases are fixed and printed: they protect nothing. A real installation sets
+its own (see README.md).
+"""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -16,6 +22,16 @@ import click
 from ponte.datadir import ensure_data_dir
 
 READY_TIMEOUT = 60.0
+DEMO_HUB_PASSPHRASE = "ponte demo hub passphrase"
+DEMO_NODE_PASSPHRASE = "ponte demo node passphrase"
+# Two organisations that really worked together (a child's return from Germany to Romania).
+DEMO_MEMBERS = (
+    ("DE", "Mitternachtsmission Heilbronn"),
+    (
+        "RO",
+        "ADPARE - Association for Developing Alternative Practices for Reintegration and Education",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -24,31 +40,70 @@ class Service:
     group: str
     data_dir: Path
     port: int
+    member: tuple[str, str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
     def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "ponte.cli",
-            self.group,
-            "serve",
-            "--data-dir",
-            str(self.data_dir),
-            "--port",
-            str(self.port),
-        ]
+        return ponte_command(
+            self.group, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)
+        )
+
+
+def ponte_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "ponte.cli", *args]
 
 
 def demo_services(data_dir: Path, base_port: int) -> list[Service]:
+    hub_env = {"PONTE_HUB_PASSPHRASE": DEMO_HUB_PASSPHRASE}
+    node_env = {"PONTE_PASSPHRASE": DEMO_NODE_PASSPHRASE}
     return [
-        Service("hub", "hub", data_dir / "hub", base_port),
-        Service("node A", "node", data_dir / "node-a", base_port + 1),
-        Service("node B", "node", data_dir / "node-b", base_port + 2),
+        Service("hub", "hub", data_dir / "hub", base_port, env=hub_env),
+        Service("node A", "node", data_dir / "node-a", base_port + 1, DEMO_MEMBERS[0], node_env),
+        Service("node B", "node", data_dir / "node-b", base_port + 2, DEMO_MEMBERS[1], node_env),
     ]
+
+
+def run_step(command: list[str], env: dict[str, str], what: str) -> str:
+    result = subprocess.run(
+        command, env={**os.environ, **env}, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise click.ClickException(f"{what} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def enrol_member(hub: Service, node: Service) -> None:
+    """Invite the node's organisation on the hub and run `ponte node init` (once)."""
+    from directory.models import derived_id
+
+    if node.member is None or (node.data_dir / "keystore.json").exists():
+        return
+    country, name = node.member
+    invited = run_step(
+        ponte_command(
+            "hub",
+            "invite",
+            "--data-dir",
+            str(hub.data_dir),
+            "--org",
+            derived_id("org", country, name),
+        ),
+        hub.env,
+        f"inviting {name}",
+    )
+    token = invited.strip().splitlines()[-1]
+    output = run_step(
+        ponte_command(
+            "node", "init", "--data-dir", str(node.data_dir), "--hub", hub.url, "--invite", token
+        ),
+        node.env,
+        f"enrolling {node.label}",
+    )
+    click.echo(output.strip())
 
 
 def wait_ready(service: Service, process: subprocess.Popen[bytes], deadline: float) -> None:
@@ -64,28 +119,34 @@ def wait_ready(service: Service, process: subprocess.Popen[bytes], deadline: flo
     raise click.ClickException(f"the {service.label} did not become ready on {service.url}")
 
 
-def seed_hub(hub_dir: Path) -> None:
-    """Import the shipped directory into the demo hub (a no-op when it is already there)."""
-    command = [sys.executable, "-m", "ponte.cli", "hub", "seed", "--data-dir", str(hub_dir)]
-    if subprocess.run(command, check=False).returncode != 0:
-        raise click.ClickException("the directory could not be imported; see the output above")
+def start(service: Service, processes: list[subprocess.Popen[bytes]]) -> None:
+    process = subprocess.Popen(service.command(), env={**os.environ, **service.env})
+    processes.append(process)
+    wait_ready(service, process, time.monotonic() + READY_TIMEOUT)
 
 
 def run_demo(data_dir: Path, base_port: int) -> None:
     data_dir = ensure_data_dir(data_dir)
-    services = demo_services(data_dir, base_port)
+    hub, *nodes = demo_services(data_dir, base_port)
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        seed_hub(services[0].data_dir)
-        for service in services:
-            processes.append(subprocess.Popen(service.command()))
-        deadline = time.monotonic() + READY_TIMEOUT
-        for service, process in zip(services, processes, strict=True):
-            wait_ready(service, process, deadline)
+        run_step(
+            ponte_command("hub", "seed", "--data-dir", str(hub.data_dir)),
+            hub.env,
+            "importing the directory",
+        )
+        start(hub, processes)
+        for node in nodes:
+            enrol_member(hub, node)
+            start(node, processes)
         click.echo("\nPonte is running:")
-        for service in services:
-            click.echo(f"  {service.label:7} {service.url}   (data: {service.data_dir})")
-        click.echo("Press Ctrl-C to stop.")
+        for service in (hub, *nodes):
+            member = f" for {service.member[1][:40]}" if service.member else ""
+            click.echo(f"  {service.label:7} {service.url}{member}   (data: {service.data_dir})")
+        click.echo(
+            f"Demo passphrases: hub '{DEMO_HUB_PASSPHRASE}', nodes "
+            f"'{DEMO_NODE_PASSPHRASE}'. Press Ctrl-C to stop."
+        )
         sys.stdout.flush()
         _wait_any(processes)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM, at any moment: stop everything cleanly

@@ -50,7 +50,7 @@ def _http_error(error: HTTPException) -> Response:
 
 def _unexpected(error: Exception) -> Response:
     log.exception("unhandled error")  # the trace goes to the log, never to the client
-    return problem(500, InternalServerError.name, "Something went wrong on our side.")
+    return problem(500, InternalServerError().name, "Something went wrong on our side.")
 
 
 def register_problem_handlers(app: Flask) -> None:

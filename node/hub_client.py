@@ -1,0 +1,104 @@
+"""The node's HTTP client for the hub: enrolment, access tokens, the attested key directory.
+
+Everything the hub says about keys is checked against the hub key pinned at enrolment; the
+node never takes a peer's key on the hub's word alone without the hub's signature.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from node.oauth_client import token_request_form
+from protocol import Attested, NodeIdentity, ProtocolError, PublicKeyRecord, verify_attestation
+
+TIMEOUT = 15
+TOKEN_MARGIN = 30  # renew a token this many seconds before it expires
+
+
+class HubError(Exception):
+    """The hub refused a request, or could not be reached; ``code`` names the refusal."""
+
+    def __init__(self, message: str, status: int = 0, code: str = "unreachable") -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+@dataclass
+class HubClient:
+    base_url: str
+    http: requests.Session = field(default_factory=requests.Session)
+    _tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, self.url(path), timeout=TIMEOUT, **kwargs)
+        except requests.RequestException as exc:
+            raise HubError(f"cannot reach the hub at {self.base_url}: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code >= 400:
+            raise _refusal(response.status_code, body)
+        return body
+
+    def hub_key(self) -> PublicKeyRecord:
+        body = self._call("GET", "/api/v1/hub/key")
+        try:
+            return PublicKeyRecord.from_dict(body.get("key_record"))
+        except ProtocolError as exc:
+            raise HubError(f"the hub sent a malformed key record: {exc}", 502, "bad_hub") from exc
+
+    def enrol(self, invitation: str, record: dict[str, Any], proof: str) -> dict[str, Any]:
+        return self._call(
+            "POST",
+            "/api/v1/enrol",
+            json={"invitation": invitation, "key_record": record, "proof": proof},
+        )
+
+    def access_token(self, identity: NodeIdentity, scope: str) -> str:
+        cached = self._tokens.get(scope)
+        if cached and cached[1] > time.time() + TOKEN_MARGIN:
+            return cached[0]
+        token_url = self.url("/oauth/token")
+        body = self._call(
+            "POST", "/oauth/token", data=token_request_form(identity, token_url, scope)
+        )
+        token = str(body["access_token"])
+        self._tokens[scope] = (token, time.time() + float(body.get("expires_in", 60)))
+        return token
+
+    def node_keys(
+        self, identity: NodeIdentity, hub: PublicKeyRecord, node_id: str
+    ) -> list[Attested]:
+        """A peer's key versions, each verified against the pinned hub key."""
+        token = self.access_token(identity, "relay")
+        body = self._call(
+            "GET", f"/api/v1/nodes/{node_id}/keys", headers={"Authorization": f"Bearer {token}"}
+        )
+        try:
+            attested = [verify_attestation(hub, document) for document in body.get("keys", [])]
+        except ProtocolError as exc:
+            raise HubError(
+                f"the hub's attestation for {node_id} does not verify: {exc}",
+                502,
+                "bad_attestation",
+            ) from exc
+        if any(item.record.node_id != node_id for item in attested):
+            raise HubError(
+                f"the hub sent keys of another node for {node_id}", 502, "bad_attestation"
+            )
+        return attested
+
+
+def _refusal(status: int, body: dict[str, Any]) -> HubError:
+    code = body.get("code") or body.get("error") or "refused"
+    message = body.get("detail") or body.get("error_description") or body.get("title")
+    return HubError(str(message or f"the hub answered {status}"), status, str(code))
