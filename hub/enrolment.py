@@ -23,6 +23,7 @@ from protocol import (
     attest,
     invitation_hash,
     verify_enrolment_proof,
+    verify_rotation,
 )
 
 INVITATION_LIFETIME = dt.timedelta(days=7)
@@ -183,3 +184,77 @@ def node_keys(session: Session, node_id: str) -> Node:
 def organisation_nodes(session: Session, organisation_id: str) -> list[Node]:
     query = select(Node).where(Node.organization_id == organisation_id).order_by(Node.enrolled)
     return list(session.scalars(query))
+
+
+# --- rotation and revocation ----------------------------------------------------------------
+
+
+def rotate_key(
+    session: Session,
+    hub: NodeIdentity,
+    node_id: str,
+    record: object,
+    signature: object,
+    *,
+    now: dt.datetime | None = None,
+) -> NodeKey:
+    """Register a node's next key version, signed by its current key, and attest it."""
+    now = now or utcnow()
+    node = node_keys(session, node_id)
+    if not node.active:
+        raise EnrolmentError(403, "node_revoked", "This node was revoked by the secretariat.")
+    current = PublicKeyRecord.from_dict(node.current_key.record)
+    try:
+        new = PublicKeyRecord.from_dict(record)
+        verify_rotation(current, new, signature)
+    except ProtocolError as exc:
+        raise EnrolmentError(
+            400,
+            "invalid_rotation",
+            f"The new key record or its signature by the current key is not valid: {exc}",
+        ) from exc
+    if new.node_id != node.id or new.key_version != current.key_version + 1:
+        raise EnrolmentError(
+            400,
+            "invalid_rotation",
+            f"The new record must be version {current.key_version + 1} of node {node.id}.",
+        )
+    if not new.is_valid_at(int(now.timestamp())):
+        raise EnrolmentError(400, "invalid_rotation", "The new key record is not valid now.")
+    key = NodeKey(
+        key_version=new.key_version,
+        record=new.to_dict(),
+        attestation=attest(hub, new, node.organization_id, "active", int(now.timestamp())),
+    )
+    node.keys.append(key)
+    audit(
+        session,
+        f"node:{node.id}",
+        "node.rotate_keys",
+        node.organization_id,
+        f"key version {new.key_version}",
+    )
+    session.commit()
+    return key
+
+
+def revoke_node(
+    session: Session, hub: NodeIdentity, node_id: str, actor: str, *, now: dt.datetime | None = None
+) -> Node:
+    """Revoke a node: its tokens stop working at once and every key version is re-attested
+    as revoked, so peers refuse new messages from it."""
+    from hub.oauth import revoke_node_tokens
+
+    now = now or utcnow()
+    node = node_keys(session, node_id)
+    if node.revoked_at is None:
+        node.revoked_at = now
+        for key in node.keys:
+            record = PublicKeyRecord.from_dict(key.record)
+            key.attestation = attest(
+                hub, record, node.organization_id, "revoked", int(now.timestamp())
+            )
+        revoke_node_tokens(session, node.id)
+        audit(session, actor, "node.revoke", node.organization_id, node.id)
+        session.commit()
+    return node

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from hub import enrolment
 from hub.extensions import db
@@ -84,3 +84,19 @@ def node_keys(node_id: str) -> Response:
             "keys": [key.attestation for key in node.keys],
         }
     )
+
+
+@blueprint.post("/nodes/<node_id>/keys")
+@require_token("relay")
+def rotate_keys(node_id: str) -> tuple[Response, int]:
+    """A node registers its next key version, signed by its current key."""
+    query_args(())
+    if g.node.id != node_id:
+        raise ProblemError(
+            403, "Not your node", "A node can only rotate its own keys.", code="not_your_node"
+        )
+    body = json_body(frozenset({"key_record", "signature"}))
+    key = enrolment.rotate_key(
+        db.session, hub_identity(), node_id, body["key_record"], body["signature"]
+    )
+    return jsonify({"node_id": node_id, "attestation": key.attestation}), 201

@@ -345,6 +345,42 @@ ENROLMENT_PATHS: dict[str, Any] = {
         }
     },
     "/api/v1/nodes/{node_id}/keys": {
+        "post": {
+            "summary": "Register the node's next key version, signed by its current key",
+            "tags": ["Membership"],
+            "security": [{"bearer": ["relay"]}],
+            "parameters": [_path("node_id", "The node's own id.")],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["key_record", "signature"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "key_record": KEY_RECORD,
+                                "signature": {"type": "string"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": {
+                    "description": "The new key's attestation.",
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "required": ["node_id", "attestation"]}
+                        }
+                    },
+                },
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "403": PROBLEM,
+                "404": PROBLEM,
+            },
+        },
         "get": {
             "summary": "A node's attested key versions (needs a token with scope relay)",
             "tags": ["Membership"],
@@ -367,7 +403,7 @@ ENROLMENT_PATHS: dict[str, Any] = {
                 "403": PROBLEM,
                 "404": PROBLEM,
             },
-        }
+        },
     },
 }
 

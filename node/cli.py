@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from flask import Flask
 
 from ponte.account_cli import add_account, totp_option
 from ponte.options import data_dir_option, host_option, port_option
@@ -31,7 +32,31 @@ def serve(data_dir: Path, host: str, port: int) -> None:
     """
     from node import create_app
 
-    serve_app(create_app(data_dir), "node", host, port)
+    app = create_app(data_dir)
+    unlock_into(app, data_dir)
+    serve_app(app, "node", host, port)
+
+
+def unlock_into(app: Flask, data_dir: Path) -> None:
+    """Open the node's keystore (if it is enrolled) before anything is served."""
+    from node.enrolment import keystore_path, load_enrolment, unlock
+    from node.keys import install_keys
+    from ponte.secret_input import read_secret
+    from protocol import KeystoreError
+
+    enrolment = load_enrolment(data_dir)
+    if enrolment is None or not keystore_path(data_dir).exists():
+        click.echo("This node is not enrolled yet: run `ponte node init` to join a hub.")
+        return
+    passphrase = read_secret("PONTE_PASSPHRASE", "Passphrase for this node's keys")
+    try:
+        identities = unlock(data_dir, passphrase)
+    except KeystoreError as error:
+        raise click.UsageError(
+            f"{error}. The node's keys stay locked, so the node does not "
+            "start; check PONTE_PASSPHRASE."
+        ) from error
+    install_keys(app, identities, enrolment)
 
 
 @node.command()
@@ -96,3 +121,35 @@ def add_user(data_dir: Path, email: str, role: str, totp: bool) -> None:
 
     with create_app(data_dir).app_context():
         add_account(db.session, User, email, role, totp_issuer="Ponte node" if totp else None)
+
+
+@node.command("rotate-keys")
+@data_dir_option
+def rotate_keys_command(data_dir: Path) -> None:
+    """Replace this node's keys with new ones, registered with the hub and signed by the old.
+
+    Partners see the change and are warned to compare the new fingerprint. The old keys stay
+    in the keystore so that messages already sealed to them can still be read.
+
+    \b
+    Example:
+      PONTE_PASSPHRASE=... ponte node rotate-keys --data-dir /var/lib/ponte/node
+    """
+    from node.enrolment import load_enrolment, own_fingerprint
+    from node.rotation import RotationFailed, rotate_keys
+    from ponte.secret_input import read_secret
+    from protocol import KeystoreError
+
+    enrolment = load_enrolment(data_dir)
+    if enrolment is None:
+        raise click.UsageError("This node is not enrolled yet: run `ponte node init` first.")
+    passphrase = read_secret("PONTE_PASSPHRASE", "Passphrase for this node's keys")
+    try:
+        new = rotate_keys(data_dir, passphrase, enrolment)
+    except KeystoreError as error:
+        raise click.UsageError(f"{error}; the keys were not changed.") from error
+    except RotationFailed as error:
+        raise click.UsageError(str(error)) from error
+    click.echo(f"New keys (version {new.key_version}) registered with the hub.")
+    click.echo(f"Node fingerprint: {own_fingerprint(new)}")
+    click.echo("Restart the node so that it uses them; tell partners the new fingerprint.")

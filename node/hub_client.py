@@ -97,6 +97,28 @@ class HubClient:
             )
         return attested
 
+    def register_next_key(
+        self, current: NodeIdentity, hub: PublicKeyRecord, new: PublicKeyRecord, signature: str
+    ) -> Attested:
+        """Send the next key version (signed by ``current``); return its checked attestation."""
+        token = self.access_token(current, "relay")
+        body = self._call(
+            "POST",
+            f"/api/v1/nodes/{current.node_id}/keys",
+            json={"key_record": new.to_dict(), "signature": signature},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        try:
+            attested = verify_attestation(hub, body.get("attestation"))
+        except ProtocolError as exc:
+            raise HubError(
+                f"the hub's attestation does not verify: {exc}", 502, "bad_attestation"
+            ) from exc
+        if attested.record != new:
+            raise HubError("the hub attested another key than ours", 502, "bad_attestation")
+        self._tokens.clear()  # tokens were issued against the old key
+        return attested
+
 
 def _refusal(status: int, body: dict[str, Any]) -> HubError:
     code = body.get("code") or body.get("error") or "refused"

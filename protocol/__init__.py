@@ -10,8 +10,10 @@ from protocol.attestation import (
     attest,
     enrolment_proof,
     invitation_hash,
+    rotation_signature,
     verify_attestation,
     verify_enrolment_proof,
+    verify_rotation,
 )
 from protocol.canonical import b64url_decode, b64url_encode, canonical_json, parse_json
 from protocol.envelope import (
@@ -77,6 +79,7 @@ __all__ = [
     "open_keystore",
     "parse_json",
     "read_keystore",
+    "rotation_signature",
     "safety_number",
     "seal",
     "seal_keystore",
@@ -84,6 +87,7 @@ __all__ = [
     "validate_payload",
     "verify_attestation",
     "verify_enrolment_proof",
+    "verify_rotation",
     "verify_statement",
     "write_keystore",
 ]

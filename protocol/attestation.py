@@ -109,3 +109,32 @@ def verify_enrolment_proof(record: PublicKeyRecord, token: str, proof: object) -
         raise ValidationError("proof", str(exc)) from exc
     statement = enrolment_statement(token, record.to_dict())
     verify_statement(record.sign_key, ENROLMENT_CONTEXT, statement, signature)
+
+
+# --- rotation: the current key vouches for the next one -------------------------------------
+
+ROTATION_CONTEXT = "key-rotation"
+
+
+def rotation_signature(current: NodeIdentity, new: PublicKeyRecord) -> str:
+    """Signed by the node's current key over its next key record (base64url)."""
+    statement = {
+        "node_id": current.node_id,
+        "previous_version": current.key_version,
+        "key_record": new.to_dict(),
+    }
+    return b64url_encode(sign_statement(current.signing_key, ROTATION_CONTEXT, statement))
+
+
+def verify_rotation(current: PublicKeyRecord, new: PublicKeyRecord, signature: object) -> None:
+    """Raise a ProtocolError unless ``current``'s key signed ``new`` as its successor."""
+    try:
+        raw = b64url_decode(signature, length=64)
+    except EncodingError as exc:
+        raise ValidationError("signature", str(exc)) from exc
+    statement = {
+        "node_id": current.node_id,
+        "previous_version": current.key_version,
+        "key_record": new.to_dict(),
+    }
+    verify_statement(current.sign_key, ROTATION_CONTEXT, statement, raw)
