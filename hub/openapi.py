@@ -273,6 +273,87 @@ ATTESTATION = {
     "required": ["statement", "signature"],
     "description": "The hub's signed attestation of a key record (SPEC.md).",
 }
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+OAUTH_ERROR = {
+    "description": "An OAuth 2.0 error (RFC 6749 5.2).",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {"type": "string"},
+                    "error_description": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+OAUTH_PATHS: dict[str, Any] = {
+    "/oauth/token": {
+        "post": {
+            "summary": "Client credentials; clients authenticate with private_key_jwt (EdDSA)",
+            "tags": ["Membership"],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": [
+                                "grant_type",
+                                "scope",
+                                "client_assertion_type",
+                                "client_assertion",
+                            ],
+                            "properties": {
+                                "grant_type": {"const": "client_credentials"},
+                                "scope": {
+                                    "type": "string",
+                                    "description": "relay, directory:write, "
+                                    "feeds:read (space-separated)",
+                                },
+                                "client_assertion_type": {"const": JWT_BEARER},
+                                "client_assertion": {"type": "string"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "A bearer token (at most 15 minutes).",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["access_token", "token_type", "expires_in", "scope"],
+                            }
+                        }
+                    },
+                },
+                "400": OAUTH_ERROR,
+                "401": OAUTH_ERROR,
+            },
+        }
+    },
+    "/.well-known/oauth-authorization-server": {
+        "get": {
+            "summary": "Authorization server metadata (RFC 8414)",
+            "tags": ["Membership"],
+            "responses": {
+                "200": {
+                    "description": "Metadata.",
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "required": ["issuer", "token_endpoint"]}
+                        }
+                    },
+                }
+            },
+        }
+    },
+}
 ENROLMENT_PATHS: dict[str, Any] = {
     "/api/v1/enrol": {
         "post": {
@@ -517,6 +598,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             **ENROLMENT_PATHS,
+            **OAUTH_PATHS,
             **_hsds_paths(),
         },
         "components": {
