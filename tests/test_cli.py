@@ -60,19 +60,32 @@ def test_serve_starts_creates_its_data_dir_and_answers_healthz(tmp_path, group):
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
 
 
-def test_demo_starts_hub_and_two_nodes_and_stops_cleanly(tmp_path):
+def _read_until_running(demo):
+    lines = []
+    while not any("Ponte is running" in line for line in lines):
+        line = demo.stdout.readline()
+        assert line, "".join(lines)
+        lines.append(line)
+    return "".join(lines)
+
+
+def test_demo_starts_a_seeded_hub_and_two_enrolled_nodes_and_stops_cleanly(tmp_path):
     base = free_port(3)
     with ponte_process("demo", "--data-dir", str(tmp_path), "--base-port", str(base)) as demo:
-        lines = []
-        while not any("Ponte is running" in line for line in lines):
-            line = demo.stdout.readline()
-            assert line, "".join(lines)
-            lines.append(line)
+        started = _read_until_running(demo)
         services = [
             json.loads(get_json(f"http://127.0.0.1:{base + i}/healthz")[1])["service"]
             for i in range(3)
         ]
         assert services == ["hub", "node", "node"]
+        assert "enrolled for Mitternachtsmission Heilbronn" in started
+        assert "enrolled for ADPARE" in started
+        _, body = get_json(f"http://127.0.0.1:{base}/api/v1/search?q=ADPARE")
+        adpare = json.loads(body)["results"][0]["organisation"]["id"]
+        _, entry = get_json(f"http://127.0.0.1:{base}/api/v1/organisations/{adpare}")
+        [node] = json.loads(entry)["nodes"]
+        _, home = get_json(f"http://127.0.0.1:{base + 2}/")
+        assert node["fingerprint"] in home.decode()  # node B shows the key the hub attests
         demo.send_signal(signal.SIGTERM)
         output, _ = demo.communicate(timeout=30)
     assert demo.returncode == 0, output
