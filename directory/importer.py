@@ -186,15 +186,20 @@ def _apply_contact(org: Organization, contact: dict[str, Any], flags: list[Flag]
             phones, phone_flags = parse_phones(printed[key], f"contact.{key}", default_type)
             flags += phone_flags
             wanted += [(phone.number, phone.type) for phone in phones]
+    set_phones(org, wanted)
+    _apply_address(org, printed.get("address"))
+
+
+def set_phones(org: Organization, numbers: Iterable[tuple[str, str]]) -> None:
+    """The organisation's phones, as (number, type) pairs in order; repeats are dropped."""
     existing = {phone.id: phone for phone in org.phones}
     phones = []
-    for index, (number, kind) in enumerate(dict.fromkeys(wanted)):
+    for index, (number, kind) in enumerate(dict.fromkeys(numbers)):
         phone_id = derived_id("phone", org.id, str(index))
         phone = existing.get(phone_id) or Phone(id=phone_id)
         phone.number, phone.type = number, kind
         phones.append(phone)
     org.phones = phones
-    _apply_address(org, printed.get("address"))
 
 
 def _apply_address(org: Organization, address: str | None) -> None:
@@ -216,7 +221,7 @@ def _apply_services(
     existing = {service.id: service for service in org.services}
     services = []
     for label in dict.fromkeys(label.strip() for label in labels if label.strip()):
-        service_id = derived_id("service", org.id, label.casefold())
+        service_id = service_id_for(org, label)
         service = existing.get(service_id) or Service(id=service_id, status="active")
         service.name = label
         term = terms.get(label.casefold())
@@ -232,18 +237,28 @@ def _apply_services(
             )
         service.languages = list(org.languages)
         service.eligibility_description = "; ".join(org.target_groups) or None
-        area_id = derived_id("area", service_id, org.country)
-        if [area.id for area in service.areas] != [area_id]:
-            area = ServiceArea(id=area_id, country=org.country, name=country_name(org.country))
-            service.areas = [area]
-        locations = org.public_locations
-        wanted = {derived_id("sal", service_id, loc.id): loc for loc in locations}
-        if {link.id for link in service.at_locations} != set(wanted):
-            service.at_locations = [
-                ServiceAtLocation(id=link_id, location=loc) for link_id, loc in wanted.items()
-            ]
+        place_service(service, org)
         services.append(service)
     org.services = services
+
+
+def service_id_for(org: Organization, name: str) -> str:
+    """A service's id, derived from its organisation and its name (case does not matter)."""
+    return derived_id("service", org.id, name.strip().casefold())
+
+
+def place_service(service: Service, org: Organization) -> None:
+    """The service covers the organisation's country (one service area) and is offered at
+    each of its public locations; rows already right are left alone."""
+    area_id = derived_id("area", service.id, org.country)
+    if [area.id for area in service.areas] != [area_id]:
+        area = ServiceArea(id=area_id, country=org.country, name=country_name(org.country))
+        service.areas = [area]
+    wanted = {derived_id("sal", service.id, loc.id): loc for loc in org.public_locations}
+    if {link.id for link in service.at_locations} != set(wanted):
+        service.at_locations = [
+            ServiceAtLocation(id=link_id, location=loc) for link_id, loc in wanted.items()
+        ]
 
 
 def _apply_record(
@@ -304,16 +319,20 @@ def _import_one(
     if is_new:
         report.created += 1
     elif _graph_changed(session, org):
-        # A change to a phone or a service is a change to the entry, and a full HSDS service
-        # carries the organisation's phones: bump them all, so modified_after sees it.
-        now = utcnow()
-        for entity in (org, *org.services):
-            entity.modified = now
+        mark_modified(org)
         report.updated += 1
     else:
         report.unchanged += 1
     report.organisation_ids.append(org_id)
     session.flush()
+
+
+def mark_modified(org: Organization) -> None:
+    """A change to a phone or a service is a change to the entry, and a full HSDS service
+    carries the organisation's phones: bump them all, so modified_after sees it."""
+    now = utcnow()
+    for entity in (org, *org.services):
+        entity.modified = now
 
 
 def _graph_changed(session: Session, org: Organization) -> bool:

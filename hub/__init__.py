@@ -19,9 +19,11 @@ BLUEPRINTS = [
     "hub.directory_pages",
     "hub.openapi",
     "hub.enrolment_api",
+    "hub.profile_api",
     "hub.hsds_api",
     "hub.oauth",
     "hub.admin",
+    "hub.membership_pages",
 ]
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from flask import Flask
@@ -15,6 +17,9 @@ from ponte.account_cli import add_account, totp_option
 from ponte.options import data_dir_option, host_option, port_option
 from ponte.progress import progress_bar
 from ponte.serve import serve as serve_app
+
+if TYPE_CHECKING:
+    from protocol import NodeIdentity
 
 DEFAULT_PORT = 5080
 
@@ -234,3 +239,53 @@ def create_admin(data_dir: Path, email: str, totp: bool) -> None:
     with hub_context(data_dir):
         issuer = "Ponte hub" if totp else None
         add_account(db.session, AdminUser, email, "secretariat", totp_issuer=issuer)
+
+
+@hub.command("revoke-node")
+@data_dir_option
+@click.argument("node_id")
+def revoke_node_command(data_dir: Path, node_id: str) -> None:
+    """Revoke a member node. This cannot be undone.
+
+    Its access tokens stop working at once, and every key version is re-attested as revoked,
+    so peers refuse new messages from it. Re-attesting needs the hub key: set
+    PONTE_HUB_PASSPHRASE.
+
+    \b
+    Example:
+      PONTE_HUB_PASSPHRASE=... ponte hub revoke-node --data-dir /var/lib/ponte/hub node-atina-1
+    """
+    from hub.enrolment import EnrolmentError, node_keys, revoke_node
+    from hub.extensions import db
+
+    with hub_context(data_dir):
+        try:
+            node = node_keys(db.session, node_id)
+        except EnrolmentError as error:
+            raise click.UsageError(f"{error.message} Nothing was changed.") from error
+        if node.revoked_at is not None:
+            click.echo(f"Node {node_id} was already revoked on {node.revoked_at:%Y-%m-%d}.")
+            return
+        revoke_node(db.session, _unlocked_hub_identity(), node_id, "cli")
+        organisation, versions = node.organization.name, len(node.keys)
+    click.echo(
+        f"Node {node_id} of {organisation} is revoked: its tokens no longer work, and its "
+        f"{versions} key version{'' if versions == 1 else 's'} are attested as revoked, "
+        "so peers will refuse new messages from it."
+    )
+
+
+def _unlocked_hub_identity() -> NodeIdentity:
+    """The hub key, or a usage error (exit 2) naming what is missing."""
+    from hub.identity import hub_identity
+    from ponte.problems import ProblemError
+
+    if not os.environ.get("PONTE_HUB_PASSPHRASE"):
+        raise click.UsageError(
+            "Set PONTE_HUB_PASSPHRASE to the hub's passphrase: revoking a node re-attests its "
+            "keys as revoked, which needs the hub key. Nothing was changed."
+        )
+    try:
+        return hub_identity()
+    except ProblemError as error:
+        raise click.UsageError(f"{error.detail} Nothing was changed.") from error

@@ -6,7 +6,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from directory.models import Base, Organization, utcnow
@@ -103,6 +112,23 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(100))
     subject: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class DirectoryUpdate(Base):
+    """A node's signed update of its organisation's directory entry, kept as applied: the
+    signed document proves who asked for what, ``fields`` says what it changed."""
+
+    __tablename__ = "directory_update"
+    # Two copies of one document cannot both be applied, even if they arrive together.
+    __table_args__ = (UniqueConstraint("node_id", "submitted_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("node.id"), index=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), index=True)
+    submitted_at: Mapped[int] = mapped_column(BigInteger)  # seconds since the epoch, as signed
+    applied_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    fields: Mapped[list[Any]] = mapped_column()
+    document: Mapped[dict[str, Any]] = mapped_column()  # {"statement", "signature"}
 
 
 class AdminUser(UserMixin, Base):

@@ -489,6 +489,105 @@ ENROLMENT_PATHS: dict[str, Any] = {
 }
 
 
+NULLABLE_TEXT = {"type": ["string", "null"], "minLength": 1}
+SERVICE_CHANGE = {
+    "type": "object",
+    "required": ["term", "name", "open_24_7", "wait_time", "eligibility"],
+    "additionalProperties": False,
+    "properties": {
+        "term": {"type": "string", "description": "Taxonomy term code (/hsds/taxonomy_terms)."},
+        "name": {"type": "string", "minLength": 1, "maxLength": 300},
+        "open_24_7": {"type": ["boolean", "null"]},
+        "wait_time": {**NULLABLE_TEXT, "maxLength": 200},
+        "eligibility": {**NULLABLE_TEXT, "maxLength": 2000},
+    },
+}
+PROFILE_CHANGES = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": False,
+    "description": "Each member present replaces that part of the entry (SPEC.md 4.5).",
+    "properties": {
+        "services": {"type": "array", "maxItems": 50, "items": SERVICE_CHANGE},
+        "languages": {
+            "type": "array",
+            "maxItems": 50,
+            "items": {"type": "string", "pattern": "^[a-z]{2}$"},
+        },
+        "interpreters_available": {"type": ["boolean", "null"]},
+        "email": {**NULLABLE_TEXT, "maxLength": 320},
+        "website": {**NULLABLE_TEXT, "maxLength": 500},
+        "phones": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {
+                "type": "object",
+                "required": ["number", "type"],
+                "additionalProperties": False,
+                "properties": {
+                    "number": {"type": "string", "pattern": "^[0-9+()./ -]{4,40}$"},
+                    "type": {"enum": ["voice", "fax"]},
+                },
+            },
+        },
+        "description": {**NULLABLE_TEXT, "maxLength": 4000},
+    },
+}
+PROFILE_PATHS: dict[str, Any] = {
+    "/api/v1/organisations/{organisation_id}/profile": {
+        "post": {
+            "summary": "Update the node's own organisation's entry (a signed directory update)",
+            "description": "The body is a directory-update document signed with the node's "
+            "current key (protocol/SPEC.md 4.5). The hub applies it to this organisation only, "
+            "keeps it, logs who changed what and sets the entry's last-verified date.",
+            "tags": ["Directory"],
+            "security": [{"bearer": ["directory:write"]}],
+            "parameters": [_path("organisation_id", "The node's own organisation's id.")],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["statement", "signature"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "statement": {
+                                    "type": "object",
+                                    "required": [
+                                        "node_id",
+                                        "organisation_id",
+                                        "submitted_at",
+                                        "changes",
+                                    ],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "node_id": {"type": "string"},
+                                        "organisation_id": {"type": "string"},
+                                        "submitted_at": {"type": "integer", "minimum": 0},
+                                        "changes": PROFILE_CHANGES,
+                                    },
+                                },
+                                "signature": {"type": "string", "description": "base64url"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _json("Organisation", "The organisation as it is now."),
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "403": PROBLEM,
+                "404": PROBLEM,
+                "409": PROBLEM,
+                "503": PROBLEM,
+            },
+        }
+    },
+}
+
+
 SECURITY_SCHEMES = {
     "bearer": {
         "type": "oauth2",
@@ -598,6 +697,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             **ENROLMENT_PATHS,
+            **PROFILE_PATHS,
             **OAUTH_PATHS,
             **_hsds_paths(),
         },

@@ -16,6 +16,7 @@ from ponte.appfactory import base_app
 BLUEPRINTS = [
     "node.home",
     "node.login",
+    "node.profile",
     "node.partners",
 ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -118,6 +119,27 @@ class HubClient:
             raise HubError("the hub attested another key than ours", 502, "bad_attestation")
         self._tokens.clear()  # tokens were issued against the old key
         return attested
+
+    def organisation(self, organisation_id: str) -> dict[str, Any]:
+        """The organisation's public directory entry (as the hub's API shows it)."""
+        return self._call("GET", f"/api/v1/organisations/{quote(organisation_id, safe='')}")
+
+    def taxonomy_terms(self) -> list[dict[str, Any]]:
+        """The hub's service types (HSDS taxonomy terms: id, code, name, ...)."""
+        body = self._call("GET", "/hsds/taxonomy_terms", params={"per_page": 100})
+        return list(body.get("contents", []))
+
+    def update_profile(self, identity: NodeIdentity, document: dict[str, Any]) -> dict[str, Any]:
+        """Send a signed directory update (protocol.profile_update); the hub answers with the
+        organisation's entry as it is now."""
+        organisation_id = quote(str(document["statement"]["organisation_id"]), safe="")
+        token = self.access_token(identity, "directory:write")
+        return self._call(
+            "POST",
+            f"/api/v1/organisations/{organisation_id}/profile",
+            json=document,
+            headers={"Authorization": f"Bearer {token}"},
+        )
 
 
 def _refusal(status: int, body: dict[str, Any]) -> HubError:

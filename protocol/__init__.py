@@ -45,6 +45,7 @@ from protocol.keys import (
 )
 from protocol.keystore import KdfLimits, open_keystore, read_keystore, seal_keystore, write_keystore
 from protocol.messages import Kind, validate_payload
+from protocol.profile import ProfileUpdate, profile_update, verify_profile_update
 
 __all__ = [
     "AttachmentError",
@@ -59,6 +60,7 @@ __all__ = [
     "MemorySeenIds",
     "NodeIdentity",
     "OpenedMessage",
+    "ProfileUpdate",
     "ProtocolError",
     "PublicKeyRecord",
     "Reason",
@@ -78,6 +80,7 @@ __all__ = [
     "open_envelope",
     "open_keystore",
     "parse_json",
+    "profile_update",
     "read_keystore",
     "rotation_signature",
     "safety_number",
@@ -87,6 +90,7 @@ __all__ = [
     "validate_payload",
     "verify_attestation",
     "verify_enrolment_proof",
+    "verify_profile_update",
     "verify_rotation",
     "verify_statement",
     "write_keystore",

@@ -1,0 +1,267 @@
+"""``/profile``: node admins keep their organisation's entry in the hub's directory up to date.
+
+The form is filled from the hub's public entry. On submit the node signs a directory update
+(protocol/SPEC.md 4.5) with its current key and sends it with a ``directory:write`` token;
+the hub applies it to this organisation only. Plain HTML that works without JavaScript: empty
+rows stand ready for new services and numbers.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+from wtforms import (
+    BooleanField,
+    FieldList,
+    Form,
+    FormField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields import SelectChoice
+from wtforms.validators import Length, Optional, Regexp, ValidationError
+
+from node.hub_client import HubError
+from node.keys import NodeKeys, has_keys, node_keys
+from node.login import NODE_ADMIN
+from ponte.login import login_required
+from protocol import ProtocolError, profile_update
+from protocol import profile as wire
+
+blueprint = Blueprint("profile", __name__)
+
+NEW_SERVICE_ROWS = 3
+NEW_PHONE_ROWS = 2
+YES_NO = [SelectChoice("", "Not stated"), SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
+PHONE_KINDS = [SelectChoice("voice", "Phone"), SelectChoice("fax", "Fax")]
+YES_NO_VALUES: dict[str, bool | None] = {"": None, "yes": True, "no": False}
+LANGUAGE_SEPARATORS = re.compile(r"[\s,;]+")
+FIELD_PATH = re.compile(r"\bchanges\.([\w.\[\]]+)")
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+class ServiceRow(Form):
+    term = SelectField("Type of service", choices=[])  # the hub's taxonomy, set per request
+    name = StringField("Name", validators=[Length(max=300)], filters=[_strip])
+    open_24_7 = SelectField("Open 24 hours, 7 days a week", choices=YES_NO)
+    wait_time = StringField("Waiting time", validators=[Length(max=200)], filters=[_strip])
+    eligibility = TextAreaField("Who can use it", validators=[Length(max=2000)], filters=[_strip])
+    remove = BooleanField("Remove this service")
+
+    def validate_name(self, field: StringField) -> None:
+        if self.remove.data:
+            return
+        if self.term.data and not field.data:
+            raise ValidationError("Give the service a name.")
+        if field.data and not self.term.data:
+            raise ValidationError("Choose the type of this service.")
+
+
+class PhoneRow(Form):
+    number = StringField(
+        "Number",
+        validators=[
+            Optional(),
+            Regexp(f"(?:{wire.PHONE})$", message="Use digits, spaces and + ( ) . / - only."),
+        ],
+        filters=[_strip],
+    )
+    type = SelectField("Kind", choices=PHONE_KINDS)
+
+
+class ProfileForm(FlaskForm):
+    services = FieldList(FormField(ServiceRow))
+    languages = StringField(
+        "Languages spoken",
+        description="Two-letter codes separated by commas, for example: en, ro, it.",
+        filters=[_strip],
+    )
+    interpreters_available = SelectField("Interpreters available", choices=YES_NO)
+    email = StringField(
+        "E-mail",
+        validators=[
+            Optional(),
+            Length(max=320),
+            Regexp(f"(?:{wire.EMAIL})$", message="Give one e-mail address."),
+        ],
+        filters=[_strip],
+    )
+    website = StringField(
+        "Website",
+        validators=[
+            Optional(),
+            Length(max=500),
+            Regexp(f"(?:{wire.URL})$", message="Give the address starting with https://."),
+        ],
+        filters=[_strip],
+    )
+    phones = FieldList(FormField(PhoneRow))
+    description = TextAreaField(
+        "About the organisation", validators=[Length(max=4000)], filters=[_strip]
+    )
+
+    def validate_languages(self, field: StringField) -> None:
+        codes = language_codes(field.data)
+        if not all(re.fullmatch(wire.LANGUAGE_CODE, code) for code in codes):
+            raise ValidationError("Give two-letter codes such as en, ro, it, separated by commas.")
+
+
+def language_codes(text: str | None) -> list[str]:
+    parts = (part.lower() for part in LANGUAGE_SEPARATORS.split(text or "") if part)
+    return list(dict.fromkeys(parts))
+
+
+# --- between the hub's entry, the form and the signed update -----------------------------
+
+
+def _yes_no(value: bool | None) -> str:
+    return "" if value is None else "yes" if value else "no"
+
+
+def form_data(entry: dict[str, Any]) -> dict[str, Any]:
+    """The form's initial values from the hub's entry, with empty rows for additions."""
+    services = [
+        {
+            "term": service.get("term") or "",
+            "name": service.get("name") or "",
+            "open_24_7": _yes_no(service.get("open_24_7")),
+            "wait_time": service.get("wait_time") or "",
+            "eligibility": service.get("eligibility") or "",
+        }
+        for service in entry.get("services", [])
+    ]
+    phones = [{"number": p["number"], "type": p["type"]} for p in entry.get("phones", [])]
+    return {
+        "services": services + [{}] * NEW_SERVICE_ROWS,
+        "languages": ", ".join(entry.get("languages", [])),
+        "interpreters_available": _yes_no(entry.get("interpreters_available")),
+        "email": entry.get("email") or "",
+        "website": entry.get("website") or "",
+        "phones": phones + [{}] * NEW_PHONE_ROWS,
+        "description": entry.get("description") or "",
+    }
+
+
+def changes_from(form: ProfileForm) -> dict[str, Any]:
+    """The whole entry as the form states it, in the shape of a directory update."""
+    services = [entry.form for entry in form.services]
+    phones = [entry.form for entry in form.phones]
+    return {
+        "services": [
+            {
+                "term": row.term.data,
+                "name": row.name.data,
+                "open_24_7": YES_NO_VALUES.get(row.open_24_7.data),
+                "wait_time": row.wait_time.data or None,
+                "eligibility": row.eligibility.data or None,
+            }
+            for row in services
+            if row.name.data and not row.remove.data
+        ],
+        "languages": language_codes(form.languages.data),
+        "interpreters_available": YES_NO_VALUES.get(form.interpreters_available.data),
+        "email": form.email.data or None,
+        "website": form.website.data or None,
+        "phones": [
+            {"number": number, "type": kind}
+            for number, kind in dict.fromkeys((row.number.data, row.type.data) for row in phones)
+            if number
+        ],
+        "description": form.description.data or None,
+    }
+
+
+def plain(message: str) -> str:
+    """``changes.services[1].name: ...`` as people say it: ``service 2, name: ...``."""
+
+    def readable(match: re.Match[str]) -> str:
+        path = re.sub(r"(\w+?)s?\[(\d+)\]", lambda m: f"{m[1]} {int(m[2]) + 1}", match.group(1))
+        return path.replace(".", ", ").replace("_", " ")
+
+    return FIELD_PATH.sub(readable, message)
+
+
+# --- the page ----------------------------------------------------------------------------
+
+
+@blueprint.route("/profile", methods=["GET", "POST"])
+@login_required(roles=[NODE_ADMIN])
+def edit() -> ResponseReturnValue:
+    if not has_keys():
+        return _page(None, error="This node has not joined a hub yet.", status=503)
+    keys = node_keys()
+    try:
+        choices = _service_types(keys)
+        entry = None if request.method == "POST" else keys.hub.organisation(_organisation(keys))
+    except HubError as error:
+        return _page(None, error=f"The hub's directory could not be read: {error}", status=502)
+    form = ProfileForm() if entry is None else ProfileForm(data=form_data(entry))
+    for row in form.services:
+        row.form.term.choices = choices
+    if request.method == "GET":
+        return _page(form, entry=entry)
+    if not form.validate_on_submit():
+        return _page(form, error="Please correct the fields marked below.", status=400)
+    return _send(keys, form)
+
+
+def _send(keys: NodeKeys, form: ProfileForm) -> ResponseReturnValue:
+    identity = keys.identities[-1]
+    try:
+        document = profile_update(
+            identity, _organisation(keys), changes_from(form), int(time.time())
+        )
+        updated = keys.hub.update_profile(identity, document)
+    except ProtocolError as error:
+        return _page(form, error=f"This cannot be sent: {plain(str(error))}", status=400)
+    except HubError as error:
+        message = f"The hub did not accept the update: {plain(str(error))}"
+        return _page(form, error=message, status=502)
+    verified = updated.get("last_verified") or "today"
+    flash(f"Your organisation's directory entry is updated (last verified {verified}).")
+    return redirect(url_for("profile.edit"))
+
+
+@blueprint.errorhandler(CSRFError)
+def form_expired(error: CSRFError) -> ResponseReturnValue:
+    message = "This form had expired, so nothing was changed. Open it again to make your changes."
+    return _page(None, error=message, status=400)
+
+
+def _service_types(keys: NodeKeys) -> list[SelectChoice]:
+    terms = sorted(keys.hub.taxonomy_terms(), key=lambda term: str(term.get("name")))
+    choices = [SelectChoice(str(term["code"]), str(term["name"])) for term in terms]
+    return [SelectChoice("", "Choose a type"), *choices]
+
+
+def _organisation(keys: NodeKeys) -> str:
+    return keys.enrolment.organisation_id
+
+
+def _page(
+    form: ProfileForm | None,
+    *,
+    entry: dict[str, Any] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    organisation = node_keys().enrolment.organisation_name if has_keys() else None
+    page = render_template(
+        "profile.html",
+        title="Your directory entry",
+        form=form,
+        entry=entry,
+        organisation=organisation,
+        error=error,
+    )
+    return page, status
