@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,8 @@ BLUEPRINTS = [
 
 def create_app(data_dir: Path, overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the hub app on ``data_dir`` and create its database tables if missing."""
-    app = base_app(__name__, "hub", db, data_dir, overrides)
-    for name in BLUEPRINTS:
-        app.register_blueprint(importlib.import_module(name).blueprint)
+    app = base_app(__name__, "hub", db, data_dir, overrides, BLUEPRINTS)
     with app.app_context():
-        db.create_all()
         _open_search_index(app)
     return app
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,4 @@ BLUEPRINTS = [
 
 def create_app(data_dir: Path, overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the node app on ``data_dir`` and create its database tables if missing."""
-    app = base_app(__name__, "node", db, data_dir, overrides)
-    for name in BLUEPRINTS:
-        app.register_blueprint(importlib.import_module(name).blueprint)
-    with app.app_context():
-        db.create_all()
-    return app
+    return base_app(__name__, "node", db, data_dir, overrides, BLUEPRINTS)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,10 @@ def base_app(
     db: SQLAlchemy,
     data_dir: Path,
     overrides: Mapping[str, Any] | None,
+    blueprints: Sequence[str] = (),
 ) -> Flask:
-    """A Flask app for ``service`` ("hub" or "node") with its database at ``data_dir``.
+    """A Flask app for ``service`` ("hub" or "node") with its database at ``data_dir`` and
+    the named blueprint modules (each exposes ``blueprint``) registered, its tables created.
 
     ``DATABASE_URL`` selects another database than the embedded SQLite file.
     """
@@ -47,6 +50,10 @@ def base_app(
     csrf.init_app(app)
     register_problem_handlers(app)
     app.register_blueprint(health_blueprint(db, service))
+    for name in blueprints:
+        app.register_blueprint(importlib.import_module(name).blueprint)
+    with app.app_context():
+        db.create_all()
     return app
 
 

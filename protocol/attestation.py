@@ -16,6 +16,8 @@ from protocol.keys import (
     check_node_id,
     check_timestamp,
     sign_statement,
+    signed_document,
+    split_signed_document,
     verify_statement,
 )
 
@@ -49,21 +51,12 @@ def attest(
         "attested_at": now,
         "attester": hub.node_id,
     }
-    signature = sign_statement(hub.signing_key, CONTEXT, statement)
-    return {"statement": statement, "signature": b64url_encode(signature)}
+    return signed_document(hub.signing_key, CONTEXT, statement)
 
 
 def verify_attestation(hub: PublicKeyRecord, document: object) -> Attested:
     """Check the hub's signature and the statement's shape; raise a ProtocolError otherwise."""
-    if not isinstance(document, dict) or set(document) != {"statement", "signature"}:
-        raise ValidationError("attestation", "must hold exactly statement and signature")
-    statement = document["statement"]
-    if not isinstance(statement, dict) or set(statement) != STATEMENT_FIELDS:
-        raise ValidationError("attestation.statement", f"fields must be {sorted(STATEMENT_FIELDS)}")
-    try:
-        signature = b64url_decode(document["signature"], length=64)
-    except EncodingError as exc:
-        raise ValidationError("attestation.signature", str(exc)) from exc
+    statement, signature = split_signed_document(document, STATEMENT_FIELDS, "attestation")
     if statement["attester"] != hub.node_id:
         raise ValidationError("attestation.attester", "not the hub this node trusts")
     verify_statement(hub.sign_key, CONTEXT, statement, signature)

@@ -258,3 +258,33 @@ def _verify_key(raw: bytes) -> nacl.signing.VerifyKey:
         return nacl.signing.VerifyKey(raw)
     except (nacl.exceptions.ValueError, nacl.exceptions.TypeError) as exc:
         raise SignatureError("not an Ed25519 public key") from exc
+
+
+def signed_document(
+    key: nacl.signing.SigningKey,
+    context: str,
+    statement: dict[str, Any],
+) -> dict[str, Any]:
+    """A statement with its detached signature, as documents travel between hub and nodes:
+    ``{"statement": {...}, "signature": b64url}``."""
+    signature = sign_statement(key, context, statement)
+    return {"statement": statement, "signature": b64url_encode(signature)}
+
+
+def split_signed_document(
+    document: object,
+    fields: frozenset[str],
+    name: str,
+) -> tuple[dict[str, Any], bytes]:
+    """Check a signed document's shape (exactly ``fields`` in the statement) and return the
+    statement and the raw signature; the caller verifies it with the right key."""
+    if not isinstance(document, dict) or set(document) != {"statement", "signature"}:
+        raise ValidationError(name, "must hold exactly statement and signature")
+    statement = document["statement"]
+    if not isinstance(statement, dict) or set(statement) != fields:
+        raise ValidationError(f"{name}.statement", f"fields must be exactly {sorted(fields)}")
+    try:
+        signature = b64url_decode(document["signature"], length=64)
+    except EncodingError as exc:
+        raise ValidationError(f"{name}.signature", str(exc)) from exc
+    return statement, signature

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from protocol.canonical import b64url_decode, b64url_encode
 from protocol.errors import EncodingError, ValidationError
 from protocol.fields import Check, choice, list_of, obj, required, text
 from protocol.keys import (
@@ -21,7 +20,8 @@ from protocol.keys import (
     PublicKeyRecord,
     check_node_id,
     check_timestamp,
-    sign_statement,
+    signed_document,
+    split_signed_document,
     verify_statement,
 )
 
@@ -155,22 +155,13 @@ def profile_update(
         "submitted_at": check_timestamp(now, "submitted_at"),
         "changes": check_changes(changes),
     }
-    signature = sign_statement(identity.signing_key, CONTEXT, statement)
-    return {"statement": statement, "signature": b64url_encode(signature)}
+    return signed_document(identity.signing_key, CONTEXT, statement)
 
 
 def verify_profile_update(record: PublicKeyRecord, document: object) -> ProfileUpdate:
     """Check the shape, that ``record``'s key signed it, then every field; raise a
     ProtocolError (naming the field where there is one) otherwise."""
-    if not isinstance(document, dict) or set(document) != {"statement", "signature"}:
-        raise ValidationError("update", "must hold exactly statement and signature")
-    statement = document["statement"]
-    if not isinstance(statement, dict) or set(statement) != STATEMENT_FIELDS:
-        raise ValidationError("statement", f"fields must be exactly {sorted(STATEMENT_FIELDS)}")
-    try:
-        signature = b64url_decode(document["signature"], length=64)
-    except EncodingError as exc:
-        raise ValidationError("signature", str(exc)) from exc
+    statement, signature = split_signed_document(document, STATEMENT_FIELDS, "update")
     if statement["node_id"] != record.node_id:
         raise ValidationError("statement.node_id", "is not the node whose key was given")
     try:
