@@ -23,6 +23,7 @@ BLUEPRINTS = [
     "hub.oauth",
     "hub.admin",
     "hub.membership_pages",
+    "hub.relay_api",
 ]
 
 

@@ -244,6 +244,7 @@ def revoke_node(
     """Revoke a node: its tokens stop working at once and every key version is re-attested
     as revoked, so peers refuse new messages from it."""
     from hub.oauth import revoke_node_tokens
+    from hub.relay import forget_bodies_of
 
     now = now or utcnow()
     node = node_keys(session, node_id)
@@ -255,6 +256,7 @@ def revoke_node(
                 hub, record, node.organization_id, "revoked", int(now.timestamp())
             )
         revoke_node_tokens(session, node.id)
+        forget_bodies_of(session, node.id)
         audit(session, actor, "node.revoke", node.organization_id, node.id)
         session.commit()
     return node

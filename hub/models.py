@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -143,3 +144,38 @@ class AdminSession(SessionMixin, Base):
 
     __tablename__ = "admin_session"
     user_table = "admin_user"
+
+
+class RelayMessage(Base):
+    """An envelope in transit: the clear header's routing facts and the wire bytes. The body
+    is deleted once the recipient acknowledges it, or when it expires."""
+
+    __tablename__ = "relay_message"
+    __table_args__ = (UniqueConstraint("sender", "message_id"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(22))
+    sender: Mapped[str] = mapped_column(String(63), index=True)
+    recipient: Mapped[str] = mapped_column(String(63), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    created: Mapped[int] = mapped_column(BigInteger)  # as in the header (seconds)
+    expires: Mapped[int] = mapped_column(BigInteger, index=True)
+    size: Mapped[int] = mapped_column(Integer)  # padded: all the hub may know of the length
+    digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the wire, for idempotency
+    wire: Mapped[bytes | None] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(10), default="queued")  # queued|delivered|expired
+    posted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    settled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RelayNotice(Base):
+    """What the sender is told about its envelope: delivered or expired."""
+
+    __tablename__ = "relay_notice"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sender: Mapped[str] = mapped_column(String(63), index=True)
+    recipient: Mapped[str] = mapped_column(String(63))
+    message_id: Mapped[str] = mapped_column(String(22))
+    status: Mapped[str] = mapped_column(String(10))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -289,6 +289,131 @@ OAUTH_ERROR = {
         }
     },
 }
+RELAY_PAGING = [
+    _query("after", "Only items with a larger seq.", {"type": "integer", "minimum": 0}),
+    _query("limit", "How many at most.", {"type": "integer", "minimum": 1, "maximum": 100}),
+]
+RELAY_PATHS: dict[str, Any] = {
+    "/api/v1/relay/envelopes": {
+        "post": {
+            "summary": "Post an envelope (its wire bytes) for another node (docs/relay.md)",
+            "tags": ["Relay"],
+            "security": [{"bearer": ["relay"]}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            },
+            "responses": {
+                "201": {
+                    "description": "Queued.",
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "required": ["id", "seq", "status"]}
+                        }
+                    },
+                },
+                "200": {
+                    "description": "Posted before: the first result.",
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "required": ["id", "seq", "status"]}
+                        }
+                    },
+                },
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "403": PROBLEM,
+                "404": PROBLEM,
+                "409": PROBLEM,
+                "413": PROBLEM,
+            },
+        }
+    },
+    "/api/v1/relay/inbox": {
+        "get": {
+            "summary": "This node's undelivered envelopes",
+            "tags": ["Relay"],
+            "security": [{"bearer": ["relay"]}],
+            "parameters": RELAY_PAGING,
+            "responses": {
+                "200": {
+                    "description": "Envelopes, oldest first.",
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "required": ["messages", "next_after"]}
+                        }
+                    },
+                },
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "403": PROBLEM,
+            },
+        }
+    },
+    "/api/v1/relay/ack": {
+        "post": {
+            "summary": "Acknowledge applied envelopes: their bodies are deleted",
+            "tags": ["Relay"],
+            "security": [{"bearer": ["relay"]}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["ids"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "ids": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": 100,
+                                    "items": {"type": "string", "minLength": 22, "maxLength": 22},
+                                }
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "Settled.",
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "required": ["acknowledged", "unknown"]}
+                        }
+                    },
+                },
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "403": PROBLEM,
+            },
+        }
+    },
+    "/api/v1/relay/notices": {
+        "get": {
+            "summary": "What became of this node's sent envelopes",
+            "tags": ["Relay"],
+            "security": [{"bearer": ["relay"]}],
+            "parameters": RELAY_PAGING,
+            "responses": {
+                "200": {
+                    "description": "Delivered or expired.",
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "required": ["notices", "next_after"]}
+                        }
+                    },
+                },
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "403": PROBLEM,
+            },
+        }
+    },
+}
 OAUTH_PATHS: dict[str, Any] = {
     "/oauth/token": {
         "post": {
@@ -699,6 +824,7 @@ def openapi_document() -> dict[str, Any]:
             **ENROLMENT_PATHS,
             **PROFILE_PATHS,
             **OAUTH_PATHS,
+            **RELAY_PATHS,
             **_hsds_paths(),
         },
         "components": {

@@ -232,6 +232,8 @@ def test_every_documented_query_parameter_is_accepted_and_no_other(client):
     for path, item in DOCUMENT["paths"].items():
         if "{" in path or not path.startswith(("/api/", "/hsds/")) or "get" not in item:
             continue
+        if item["get"].get("security"):  # needs a token first; tests/test_relay.py covers it
+            continue
         for parameter in item["get"].get("parameters", []):
             if parameter["in"] != "query":
                 continue

@@ -1,0 +1,164 @@
+"""Relay rules: accept an envelope for an enrolled node, hand a node its inbox, settle what it
+acknowledges, expire what waited too long, and tell senders what became of their envelopes.
+
+The hub reads only the clear header (Envelope.from_wire checks structure, never the body).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from directory.models import utcnow
+from hub.models import Node, RelayMessage, RelayNotice
+from protocol import Envelope, EnvelopeRejected, b64url_encode
+
+INBOX_LIMIT = 100
+
+
+class RelayError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True)
+class Accepted:
+    message: RelayMessage
+    created: bool  # False when the same envelope had been posted before
+
+
+def accept_envelope(
+    session: Session, sender: Node, wire: bytes, now: int | None = None
+) -> Accepted:
+    """Queue an envelope from ``sender``; posting the same bytes again is a no-op."""
+    now = int(time.time()) if now is None else now
+    try:
+        header = Envelope.from_wire(wire).header
+    except EnvelopeRejected as exc:
+        raise RelayError(400, "malformed_envelope", f"Not a valid envelope: {exc}") from exc
+    if header.sender != sender.id:
+        raise RelayError(403, "sender_mismatch", "The envelope's sender is not this node.")
+    message_id = b64url_encode(header.message_id)
+    digest = hashlib.sha256(wire).hexdigest()
+    earlier = session.scalars(
+        select(RelayMessage).where(
+            RelayMessage.sender == sender.id, RelayMessage.message_id == message_id
+        )
+    ).first()
+    if earlier is not None:
+        if earlier.digest != digest:
+            raise RelayError(409, "id_conflict", "Another envelope already has this id.")
+        return Accepted(earlier, created=False)
+    _check_recipient(session, header.recipient)
+    if header.expires <= now:
+        raise RelayError(400, "expired", "The envelope has already expired.")
+    message = RelayMessage(
+        message_id=message_id,
+        sender=sender.id,
+        recipient=header.recipient,
+        kind=header.kind.value,
+        created=header.created,
+        expires=header.expires,
+        size=len(wire),
+        digest=digest,
+        wire=wire,
+    )
+    session.add(message)
+    session.commit()
+    return Accepted(message, created=True)
+
+
+def _check_recipient(session: Session, recipient_id: str) -> None:
+    recipient = session.get(Node, recipient_id)
+    if recipient is None:
+        raise RelayError(404, "unknown_recipient", "No enrolled node has this id.")
+    if not recipient.active:
+        raise RelayError(403, "recipient_revoked", "The recipient node was revoked.")
+
+
+def inbox(
+    session: Session, node: Node, after: int, limit: int, now: int | None = None
+) -> list[RelayMessage]:
+    expire_due(session, now)
+    query = (
+        select(RelayMessage)
+        .where(
+            RelayMessage.recipient == node.id,
+            RelayMessage.state == "queued",
+            RelayMessage.seq > after,
+        )
+        .order_by(RelayMessage.seq)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def acknowledge(
+    session: Session, node: Node, message_ids: list[str]
+) -> tuple[list[str], list[str]]:
+    """Delete the bodies of this node's envelopes with these ids; tell their senders."""
+    found = session.scalars(
+        select(RelayMessage).where(
+            RelayMessage.recipient == node.id,
+            RelayMessage.state == "queued",
+            RelayMessage.message_id.in_(message_ids),
+        )
+    ).all()
+    now = utcnow()
+    for message in found:
+        _settle(session, message, "delivered", now)
+    session.commit()
+    done = {message.message_id for message in found}
+    return sorted(done), sorted(set(message_ids) - done)
+
+
+def _settle(session: Session, message: RelayMessage, status: str, at: dt.datetime) -> None:
+    message.state, message.wire, message.settled_at = status, None, at
+    session.add(
+        RelayNotice(
+            sender=message.sender,
+            recipient=message.recipient,
+            message_id=message.message_id,
+            status=status,
+            at=at,
+        )
+    )
+
+
+def expire_due(session: Session, now: int | None = None) -> int:
+    """Drop the bodies of envelopes whose time ran out; their senders are told."""
+    now = int(time.time()) if now is None else now
+    due = session.scalars(
+        select(RelayMessage).where(RelayMessage.state == "queued", RelayMessage.expires <= now)
+    ).all()
+    at = utcnow()
+    for message in due:
+        _settle(session, message, "expired", at)
+    if due:
+        session.commit()
+    return len(due)
+
+
+def notices(session: Session, node: Node, after: int, limit: int) -> list[RelayNotice]:
+    query = (
+        select(RelayNotice)
+        .where(RelayNotice.sender == node.id, RelayNotice.seq > after)
+        .order_by(RelayNotice.seq)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def forget_bodies_of(session: Session, node_id: str) -> None:
+    """A revoked node's queued envelopes are never delivered: drop them now."""
+    session.execute(
+        update(RelayMessage)
+        .where(RelayMessage.sender == node_id, RelayMessage.state == "queued")
+        .values(state="expired", wire=None, settled_at=utcnow())
+    )
