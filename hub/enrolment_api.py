@@ -100,3 +100,11 @@ def rotate_keys(node_id: str) -> tuple[Response, int]:
         db.session, hub_identity(), node_id, body["key_record"], body["signature"]
     )
     return jsonify({"node_id": node_id, "attestation": key.attestation}), 201
+
+
+@blueprint.get("/ping")
+@require_token("relay")
+def ping() -> Response:
+    """A token-authenticated no-op: lets a node (or a benchmark) check its link to the hub."""
+    query_args(())
+    return jsonify({"node_id": g.node.id})

@@ -294,6 +294,23 @@ RELAY_PAGING = [
     _query("limit", "How many at most.", {"type": "integer", "minimum": 1, "maximum": 100}),
 ]
 RELAY_PATHS: dict[str, Any] = {
+    "/api/v1/ping": {
+        "get": {
+            "summary": "Check a token (a no-op)",
+            "tags": ["Relay"],
+            "security": [{"bearer": ["relay"]}],
+            "responses": {
+                "200": {
+                    "description": "The token's node.",
+                    "content": {
+                        "application/json": {"schema": {"type": "object", "required": ["node_id"]}}
+                    },
+                },
+                "401": PROBLEM,
+                "403": PROBLEM,
+            },
+        }
+    },
     "/api/v1/relay/envelopes": {
         "post": {
             "summary": "Post an envelope (its wire bytes) for another node (docs/relay.md)",

@@ -18,6 +18,7 @@ from ponte.csrf import csrf
 from ponte.datadir import ensure_data_dir, load_or_create_secret, sqlite_url
 from ponte.health import health_blueprint
 from ponte.problems import register_problem_handlers
+from ponte.sqlite import engine_options
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
@@ -46,6 +47,9 @@ def base_app(
         **_session_config(service, data_dir),
     )
     app.config.from_mapping(overrides or {})
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+    )
     db.init_app(app)
     csrf.init_app(app)
     register_problem_handlers(app)
