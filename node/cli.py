@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask
@@ -27,6 +32,10 @@ def serve(data_dir: Path, host: str, port: int) -> None:
     """Start the node's web app, creating its database on first start.
 
     \b
+    Once the keys are unlocked, a background worker syncs with the hub's relay every
+    NODE_SYNC_INTERVAL seconds (default 5; 0 turns it off).
+
+    \b
     Example:
       ponte node serve --data-dir /var/lib/ponte/node --port 5081
     """
@@ -34,6 +43,11 @@ def serve(data_dir: Path, host: str, port: int) -> None:
 
     app = create_app(data_dir)
     unlock_into(app, data_dir)
+    interval = float(os.environ.get("NODE_SYNC_INTERVAL", "5"))
+    if interval > 0 and "ponte.node_keys" in app.extensions:
+        from node.sync import start_sync_worker
+
+        start_sync_worker(app, interval)
     serve_app(app, "node", host, port)
 
 
@@ -153,3 +167,190 @@ def rotate_keys_command(data_dir: Path) -> None:
     click.echo(f"New keys (version {new.key_version}) registered with the hub.")
     click.echo(f"Node fingerprint: {own_fingerprint(new)}")
     click.echo("Restart the node so that it uses them; tell partners the new fingerprint.")
+
+
+# -- referrals ---------------------------------------------------------------------------
+
+
+@contextmanager
+def unlocked_node(data_dir: Path) -> Iterator[tuple[Any, Any]]:
+    """The node's database session and unlocked keys, for one command."""
+    from node import create_app
+    from node.extensions import db
+    from node.keys import EXTENSION_KEY
+
+    app = create_app(data_dir)
+    unlock_into(app, data_dir)
+    if EXTENSION_KEY not in app.extensions:
+        raise click.UsageError("This node is not enrolled yet: run `ponte node init` first.")
+    with app.app_context():
+        yield db.session, app.extensions[EXTENSION_KEY]
+
+
+by_option = click.option(
+    "--by",
+    "author",
+    default="command line",
+    show_default=True,
+    help="Who is doing this (shown in the case history).",
+)
+
+
+def _load_referral(path: Path) -> dict[str, Any]:
+    from protocol import Kind, ProtocolError, validate_payload
+
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        validate_payload(Kind.REFERRAL, payload)
+    except (OSError, ValueError) as error:
+        raise click.UsageError(f"{path} is not readable JSON: {error}") from error
+    except ProtocolError as error:
+        raise click.UsageError(f"The referral in {path} needs a correction: {error}") from error
+    return payload
+
+
+@node.command()
+@data_dir_option
+@click.option("--to", "to", required=True, help="Partner organisation id(s), comma-separated.")
+@click.option("--file", "path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@by_option
+def refer(data_dir: Path, to: str, path: Path, author: str) -> None:
+    """Refer a case to partner organisations (sealed for them; the hub only relays it).
+
+    The referral's JSON format is described in docs/referrals.md. The referral id is printed
+    last; `ponte node sync` (or the running node) sends it.
+
+    \b
+    Example:
+      ponte node refer --data-dir /var/lib/ponte/node --to ORG_ID --file referral.json
+    """
+    from node.hub_client import HubError
+    from node.referrals import PartnerUnavailable, ReferralError, create_referral
+
+    payload = _load_referral(path)
+    organisations = [part.strip() for part in to.split(",") if part.strip()]
+    with unlocked_node(data_dir) as (session, keys):
+        try:
+            cases = create_referral(session, keys, payload, organisations, author)
+        except (ReferralError, PartnerUnavailable, HubError) as error:
+            raise click.UsageError(str(error)) from error
+        for case in cases:
+            click.echo(f"Referral queued for {case.partner_organisation_id}:")
+            click.echo(case.id)
+
+
+@node.command()
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def referrals(data_dir: Path, as_json: bool) -> None:
+    """List this node's referrals, newest activity first."""
+    from node.referrals import list_referrals
+
+    with unlocked_node(data_dir) as (session, _):
+        rows = [referral_summary(case) for case in list_referrals(session)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No referrals yet.")
+    for row in rows:
+        click.echo(
+            f"{row['id']}  {row['role']:9}  {row['status']:11}  {row['partner_organisation_id']}"
+        )
+
+
+@node.command()
+@data_dir_option
+@click.argument("referral_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with the referral itself).")
+def referral(data_dir: Path, referral_id: str, as_json: bool) -> None:
+    """Show one referral and its history."""
+    from node.referrals import ReferralError, case_events, get_referral
+
+    with unlocked_node(data_dir) as (session, _):
+        try:
+            case = get_referral(session, referral_id)
+        except ReferralError as error:
+            raise click.UsageError(str(error)) from error
+        detail = {
+            **referral_summary(case),
+            "referral": case.payload,
+            "events": [event_json(event) for event in case_events(session, case.id)],
+        }
+    if as_json:
+        click.echo(json.dumps(detail, indent=2, ensure_ascii=False))
+        return
+    for name in ("id", "role", "status", "partner_organisation_id", "requested_by", "updated"):
+        click.echo(f"{name.replace('_', ' ')}: {detail[name]}")
+    for event in detail["events"]:
+        text = " ".join(str(event[k]) for k in ("status", "message", "reason") if event[k])
+        click.echo(f"  {event['at']}  {event['direction']:5}  {event['author']}: {text}")
+
+
+def referral_summary(case: Any) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "role": case.role,
+        "status": case.status,
+        "partner_node_id": case.partner_node_id,
+        "partner_organisation_id": case.partner_organisation_id,
+        "requested_by": case.requested_by,
+        "created": case.created.isoformat(),
+        "updated": case.updated.isoformat(),
+    }
+
+
+def event_json(event: Any) -> dict[str, Any]:
+    return {
+        "at": event.at.isoformat(timespec="seconds"),
+        "message_id": event.message_id,
+        "direction": event.direction,
+        "author": event.author,
+        "status": event.status,
+        "message": event.message,
+        "reason": event.reason,
+    }
+
+
+def _status_command(name: str, status: str, summary: str) -> None:
+    @node.command(name, help=summary)
+    @data_dir_option
+    @click.argument("referral_id")
+    @click.option("--message", help="A message for the partner (the reason, when declining).")
+    @by_option
+    def command(data_dir: Path, referral_id: str, message: str | None, author: str) -> None:
+        from node.hub_client import HubError
+        from node.lifecycle import TransitionRefused
+        from node.referrals import PartnerUnavailable, ReferralError, change_status
+
+        text = {"reason": message} if status == "declined" else {"message": message}
+        with unlocked_node(data_dir) as (session, keys):
+            try:
+                case = change_status(session, keys, referral_id, status, author, **text)
+            except (ReferralError, TransitionRefused, PartnerUnavailable, HubError) as error:
+                raise click.UsageError(str(error)) from error
+            click.echo(f"Referral {case.id} is now {status.replace('_', ' ')}.")
+
+
+_status_command("accept", "accepted", "Accept a referral made to this organisation.")
+_status_command("decline", "declined", "Decline a referral (--message gives the reason, required).")
+_status_command("start", "in_progress", "Mark an accepted referral as in progress.")
+_status_command("complete", "completed", "Mark a referral in progress as completed.")
+_status_command("withdraw", "withdrawn", "Withdraw a referral this organisation made.")
+
+
+@node.command()
+@data_dir_option
+def sync(data_dir: Path) -> None:
+    """Run one pass with the hub's relay: send queued messages, receive, read notices."""
+    from node.hub_client import HubError
+    from node.sync import sync_once
+
+    with unlocked_node(data_dir) as (session, keys):
+        try:
+            summary = sync_once(session, keys)
+        except HubError as error:
+            raise click.ClickException(f"The hub could not be reached: {error}") from error
+    for problem in summary.problems:
+        click.echo(problem)
+    click.echo(f"Sync: {summary}.")

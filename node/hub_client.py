@@ -141,6 +141,33 @@ class HubClient:
             headers={"Authorization": f"Bearer {token}"},
         )
 
+    def _relay(self, identity: NodeIdentity, method: str, path: str, **kwargs: Any) -> Any:
+        token = self.access_token(identity, "relay")
+        headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
+        return self._call(method, f"/api/v1/relay{path}", headers=headers, **kwargs)
+
+    def post_envelope(self, identity: NodeIdentity, wire: bytes) -> dict[str, Any]:
+        """Hand a sealed envelope to the relay (idempotent: a repeat returns the first result)."""
+        return self._relay(
+            identity,
+            "POST",
+            "/envelopes",
+            data=wire,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+
+    def inbox(self, identity: NodeIdentity, after: int, limit: int = 50) -> dict[str, Any]:
+        """Envelopes waiting for this node with ``seq > after``, oldest first."""
+        return self._relay(identity, "GET", "/inbox", params={"after": after, "limit": limit})
+
+    def ack(self, identity: NodeIdentity, ids: list[str]) -> dict[str, Any]:
+        """Tell the relay these inbox messages are handled, so it deletes them."""
+        return self._relay(identity, "POST", "/ack", json={"ids": ids})
+
+    def notices(self, identity: NodeIdentity, after: int, limit: int = 50) -> dict[str, Any]:
+        """What became of this node's sent envelopes (delivered or expired)."""
+        return self._relay(identity, "GET", "/notices", params={"after": after, "limit": limit})
+
 
 def _refusal(status: int, body: dict[str, Any]) -> HubError:
     code = body.get("code") or body.get("error") or "refused"

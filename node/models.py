@@ -5,7 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ponte.accounts import SessionMixin, UserMixin
@@ -50,3 +59,89 @@ class PeerKey(Base):
     first_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     confirmed_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class Referral(Base):
+    """A case referred between this node and one partner node; ``id`` is the thread id.
+
+    ``payload`` is the referral as sent or received: it holds personal data, so it lives in
+    this node's database only (the hub only ever sees it sealed).
+    """
+
+    __tablename__ = "referral"
+
+    id: Mapped[str] = mapped_column(String(22), primary_key=True)  # thread id, base64url
+    role: Mapped[str] = mapped_column(String(10))  # sender | recipient
+    partner_node_id: Mapped[str] = mapped_column(String(63), index=True)
+    partner_organisation_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(12))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    message_id: Mapped[str] = mapped_column(String(22))  # the referral envelope's id
+    offer_id: Mapped[str | None] = mapped_column(String(22), index=True)  # one request, n offers
+    requested_by: Mapped[str] = mapped_column(String(320))
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CaseEvent(Base):
+    """Something that happened on a case: a status change, a message, a delivery notice."""
+
+    __tablename__ = "case_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    referral_id: Mapped[str] = mapped_column(ForeignKey("referral.id"), index=True)
+    message_id: Mapped[str | None] = mapped_column(String(22))
+    direction: Mapped[str] = mapped_column(String(8))  # out | in | local
+    author: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str | None] = mapped_column(String(12))
+    message: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OutboxItem(Base):
+    """A sealed envelope waiting to be posted to the hub, or already posted (``id`` is its
+    message id). State: queued | sent | delivered | expired | refused."""
+
+    __tablename__ = "outbox_item"
+
+    id: Mapped[str] = mapped_column(String(22), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(63))
+    referral_id: Mapped[str | None] = mapped_column(String(22), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    wire: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(10), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    queued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SeenMessage(Base):
+    """A (sender, message id) pair accepted from the relay, kept until the message expires:
+    the replay set of SPEC.md 6.1 check 11."""
+
+    __tablename__ = "seen_message"
+
+    sender: Mapped[str] = mapped_column(String(63), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(22), primary_key=True)
+    expires: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class PendingAck(Base):
+    """An inbox message handled here but not yet acknowledged to the hub."""
+
+    __tablename__ = "pending_ack"
+
+    message_id: Mapped[str] = mapped_column(String(22), primary_key=True)
+
+
+class SyncState(Base):
+    """How far this node has read its inbox and its delivery notices (one row)."""
+
+    __tablename__ = "sync_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inbox_after: Mapped[int] = mapped_column(Integer, default=0)
+    notices_after: Mapped[int] = mapped_column(Integer, default=0)

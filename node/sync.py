@@ -1,0 +1,299 @@
+"""One synchronisation pass with the hub's relay: post, receive, learn what was delivered.
+
+Safe to stop at any instant. Each inbox message is applied, remembered (replay set) and
+marked for acknowledgement in one transaction; the acknowledgement is sent afterwards, and
+retried on the next pass if it did not reach the hub. A re-delivered message is recognised
+by its (sender, id) and only acknowledged again: every message takes effect once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from node.hub_client import HubError
+from node.inbound import NotApplied, apply_message
+from node.keys import NodeKeys
+from node.models import OutboxItem, PendingAck, Referral, SeenMessage, SyncState
+from node.outbox import PartnerUnavailable, as_datetime, refresh_peer_keys
+from node.peers import usable_peer_records
+from node.referrals import add_event, set_status
+from protocol import (
+    EnvelopeRejected,
+    ProtocolError,
+    Reason,
+    b64url_decode,
+    b64url_encode,
+    open_envelope,
+)
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = 30  # seconds before the first retry
+BACKOFF_CAP = 3600  # never wait longer than an hour between attempts
+PAGE = 50
+PERMANENT = frozenset({400, 403, 404, 409, 413})
+
+
+@dataclass
+class SyncSummary:
+    sent: int = 0
+    retrying: int = 0
+    refused: int = 0
+    applied: int = 0
+    rejected: int = 0
+    notices: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"sent {self.sent}, waiting to retry {self.retrying}, refused by the hub "
+            f"{self.refused}; received {self.applied}, set aside {self.rejected}; "
+            f"delivery notices {self.notices}"
+        )
+
+
+class DbSeenIds:
+    """The replay set (protocol ``SeenIds``) in this node's database; no commit here."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def seen(self, sender: str, message_id: bytes) -> bool:
+        key = (sender, b64url_encode(message_id))
+        return self.session.get(SeenMessage, key) is not None
+
+    def remember(self, sender: str, message_id: bytes, expires: int) -> None:
+        entry = SeenMessage(sender=sender, message_id=b64url_encode(message_id), expires=expires)
+        self.session.add(entry)
+
+    def purge(self, now: int) -> None:
+        self.session.execute(delete(SeenMessage).where(SeenMessage.expires < now))
+
+
+def sync_state(session: Session) -> SyncState:
+    state = session.get(SyncState, 1)
+    if state is None:
+        state = SyncState(id=1, inbox_after=0, notices_after=0)
+        session.add(state)
+        session.commit()
+    return state
+
+
+def sync_once(session: Session, keys: NodeKeys, now: int | None = None) -> SyncSummary:
+    """Post due envelopes, apply the inbox, read delivery notices."""
+    now = int(time.time()) if now is None else now
+    summary = SyncSummary()
+    send_due(session, keys, now, summary)
+    receive(session, keys, now, summary)
+    send_due(session, keys, now, summary)  # receipts and replies written while receiving
+    read_notices(session, keys, summary)
+    DbSeenIds(session).purge(now)
+    session.commit()
+    return summary
+
+
+# -- sending ----------------------------------------------------------------------------
+
+
+def backoff(attempts: int) -> int:
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(attempts - 1, 0))
+
+
+def send_due(session: Session, keys: NodeKeys, now: int, summary: SyncSummary) -> None:
+    query = (
+        select(OutboxItem)
+        .where(OutboxItem.state == "queued")
+        .order_by(OutboxItem.queued_at, OutboxItem.id)
+    )
+    held_back: set[str] = set()  # per partner, messages go out in the order they were written
+    for item in list(session.scalars(query)):
+        if item.recipient in held_back:
+            continue
+        if _aware(item.next_attempt) > as_datetime(now):
+            held_back.add(item.recipient)
+            continue
+        post_item(session, keys, item, now, summary)
+        if item.state == "queued":
+            held_back.add(item.recipient)
+        session.commit()
+
+
+def post_item(
+    session: Session, keys: NodeKeys, item: OutboxItem, now: int, summary: SyncSummary
+) -> None:
+    if _aware(item.expires) < as_datetime(now):
+        _expire(session, item, "it was not sent before it expired")
+        return
+    try:
+        keys.hub.post_envelope(keys.identities[-1], item.wire)
+    except HubError as error:
+        if error.status in PERMANENT:
+            item.state, item.last_error = "refused", f"{error.code}: {error}"
+            summary.refused += 1
+            summary.problems.append(f"message {item.id}: the hub refused it ({error.code})")
+            _note(session, item, f"The hub could not accept this message: {error}")
+        else:
+            item.attempts += 1
+            item.next_attempt = as_datetime(now + backoff(item.attempts))
+            item.last_error = str(error)
+            summary.retrying += 1
+        return
+    item.state, item.attempts, item.last_error = "sent", item.attempts + 1, None
+    summary.sent += 1
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)  # SQLite drops the zone
+
+
+def _note(session: Session, item: OutboxItem, reason: str) -> None:
+    case = session.get(Referral, item.referral_id) if item.referral_id else None
+    if case is not None:
+        add_event(session, case, item.id, "local", "this node", reason=reason)
+
+
+def _expire(session: Session, item: OutboxItem, why: str) -> None:
+    item.state = "expired"
+    _note(session, item, f"This message expired: {why}.")
+    case = session.get(Referral, item.referral_id) if item.referral_id else None
+    if case is not None and case.message_id == item.id and case.status == "sent":
+        set_status(session, case, "expired", item.id, "local", "this node")
+
+
+# -- receiving --------------------------------------------------------------------------
+
+
+def receive(session: Session, keys: NodeKeys, now: int, summary: SyncSummary) -> None:
+    send_pending_acks(session, keys)
+    state = sync_state(session)
+    refreshed: set[str] = set()
+    while True:
+        page = keys.hub.inbox(keys.identities[-1], state.inbox_after, PAGE)
+        messages = page.get("messages", [])
+        for message in messages:
+            handle_message(session, keys, message, now, refreshed, summary)
+        send_pending_acks(session, keys)
+        if len(messages) < PAGE:
+            return
+
+
+def handle_message(
+    session: Session,
+    keys: NodeKeys,
+    message: dict,
+    now: int,
+    refreshed: set[str],
+    summary: SyncSummary,
+) -> None:
+    """Open, apply and remember one inbox message, then commit (one transaction)."""
+    sender = str(message.get("sender", ""))
+    if sender and sender not in refreshed:
+        _refresh_sender(session, keys, sender)  # commits; before this message's changes
+        refreshed.add(sender)
+    try:
+        opened = open_envelope(
+            b64url_decode(message["wire"]),
+            keys.identities,
+            lambda node_id: usable_peer_records(session, node_id),
+            DbSeenIds(session),
+            now=now,
+        )
+        description = apply_message(session, keys, opened, now=now)
+        summary.applied += 1
+        log.info("applied %s from %s: %s", message["id"], sender, description)
+    except (ProtocolError, NotApplied, PartnerUnavailable) as refused:
+        session.rollback()  # nothing of a refused message is kept, except that it was handled
+        _set_aside(message, sender, refused, summary)
+    session.add(PendingAck(message_id=message["id"]))
+    sync_state(session).inbox_after = max(sync_state(session).inbox_after, int(message["seq"]))
+    session.commit()
+
+
+def _refresh_sender(session: Session, keys: NodeKeys, sender: str) -> None:
+    """Learn the sender's current keys (and whether it was revoked) once per pass."""
+    try:
+        refresh_peer_keys(session, keys, sender)
+    except HubError as error:
+        if error.status == 0:
+            raise  # the hub is unreachable: stop this pass, nothing is lost
+        log.warning("no keys for %s from the hub: %s", sender, error)
+
+
+def _set_aside(message: dict, sender: str, refused: Exception, summary: SyncSummary) -> None:
+    duplicate = isinstance(refused, EnvelopeRejected) and refused.reason is Reason.REPLAY
+    if duplicate:
+        log.info("message %s from %s was already applied", message["id"], sender)
+        return
+    summary.rejected += 1
+    summary.problems.append(f"message {message['id']} from {sender} set aside: {refused}")
+    log.warning("message %s from %s set aside: %s", message["id"], sender, refused)
+
+
+def send_pending_acks(session: Session, keys: NodeKeys) -> None:
+    ids = list(session.scalars(select(PendingAck.message_id).order_by(PendingAck.message_id)))
+    for start in range(0, len(ids), 100):
+        batch = ids[start : start + 100]
+        keys.hub.ack(keys.identities[-1], batch)
+        session.execute(delete(PendingAck).where(PendingAck.message_id.in_(batch)))
+        session.commit()
+
+
+# -- delivery notices -------------------------------------------------------------------
+
+
+def read_notices(session: Session, keys: NodeKeys, summary: SyncSummary) -> None:
+    state = sync_state(session)
+    while True:
+        page = keys.hub.notices(keys.identities[-1], state.notices_after, PAGE)
+        notices = page.get("notices", [])
+        for notice in notices:
+            apply_notice(session, notice)
+            state.notices_after = max(state.notices_after, int(notice["seq"]))
+            session.commit()
+            summary.notices += 1
+        if len(notices) < PAGE:
+            return
+
+
+def apply_notice(session: Session, notice: dict) -> None:
+    item = session.get(OutboxItem, str(notice.get("id")))
+    if item is None or item.state in ("delivered", "expired"):
+        return
+    if notice.get("status") == "delivered":
+        item.state = "delivered"
+    elif notice.get("status") == "expired":
+        _expire(session, item, "the partner's node did not collect it in time")
+
+
+# -- background worker (``ponte node serve``) -------------------------------------------
+
+
+def start_sync_worker(app: Any, interval: float) -> threading.Thread:
+    """Run :func:`sync_once` every ``interval`` seconds in a daemon thread."""
+
+    def run() -> None:
+        from node.extensions import db
+        from node.keys import node_keys
+
+        while True:
+            with app.app_context():
+                try:
+                    summary = sync_once(db.session, node_keys())
+                    log.info("sync: %s", summary)
+                except Exception:  # keep the worker alive; the next pass retries
+                    log.exception("sync pass failed")
+                finally:
+                    db.session.remove()
+            time.sleep(interval)
+
+    thread = threading.Thread(target=run, name="ponte-node-sync", daemon=True)
+    thread.start()
+    return thread
