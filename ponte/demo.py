@@ -7,6 +7,7 @@ its own (see README.md).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -32,6 +33,52 @@ DEMO_MEMBERS = (
         "ADPARE - Association for Developing Alternative Practices for Reintegration and Education",
     ),
 )
+
+
+# What node A sends node B when the demo first starts: a return from Germany to Romania, as
+# the two organisations handled together (case code and initials only; consent recorded).
+DEMO_REFERRAL = {
+    "request_type": "assisted_voluntary_return",
+    "urgency": "urgent",
+    "intake": "ngo_referral",
+    "sender_contact": {
+        "name": "Demo caseworker",
+        "role": "caseworker",
+        "organisation": "Mitternachtsmission Heilbronn",
+    },
+    "person": {
+        "case_code": "DE-DEMO-0001",
+        "initials": "A.M.",
+        "gender": "female",
+        "age_band": "18-24",
+        "minor": False,
+        "nationality": "RO",
+        "languages": ["ro", "de"],
+        "interpreter_needed": False,
+    },
+    "consent": {
+        "given": True,
+        "form": "written",
+        "date": "2026-11-20",
+        "scope": ["share_with_recipient", "follow_up_contact"],
+        "withhold_from_family": "Where she lives now.",
+    },
+    "case": {
+        "exploitation_forms": ["sexual"],
+        "documents_held": ["national_id"],
+        "documents_needed": [],
+    },
+    "risk_assessment": {
+        "summary": "She wishes to return and be met on arrival; no known "
+        "contact from the exploiters since she left.",
+        "level": "medium",
+        "date": "2026-11-21",
+    },
+    "follow_up": {
+        "schedule": "A call one week after arrival, then monthly, as she agrees.",
+        "duration_months": 6,
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -106,6 +153,36 @@ def enrol_member(hub: Service, node: Service) -> None:
     click.echo(output.strip())
 
 
+def send_demo_referral(sender: Service, recipient: Service) -> None:
+    """Once: node A refers a case to node B's organisation; the running nodes' sync delivers
+    it within seconds (see it with `ponte node referrals --data-dir .../node-b`)."""
+    from directory.models import derived_id
+
+    marker = sender.data_dir / "demo-referral.json"
+    if marker.exists() or recipient.member is None:
+        return
+    marker.write_text(json.dumps(DEMO_REFERRAL, indent=2), encoding="utf-8")
+    country, name = recipient.member
+    output = run_step(
+        ponte_command(
+            "node",
+            "refer",
+            "--data-dir",
+            str(sender.data_dir),
+            "--to",
+            derived_id("org", country, name),
+            "--file",
+            str(marker),
+        ),
+        sender.env,
+        "sending the demo referral",
+    )
+    click.echo(
+        f"{sender.label} referred case DE-DEMO-0001 to {recipient.label}: "
+        f"{output.strip().splitlines()[-1]}"
+    )
+
+
 def wait_ready(service: Service, process: subprocess.Popen[bytes], deadline: float) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -139,6 +216,7 @@ def run_demo(data_dir: Path, base_port: int) -> None:
         for node in nodes:
             enrol_member(hub, node)
             start(node, processes)
+        send_demo_referral(*nodes)
         click.echo("\nPonte is running:")
         for service in (hub, *nodes):
             member = f" for {service.member[1][:40]}" if service.member else ""

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from ponte.cli import main
+from ponte.demo import DEMO_NODE_PASSPHRASE
 from tests.conftest import free_port, get_json, ponte_process, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +74,30 @@ def _read_until_running(demo):
     return "".join(lines)
 
 
+def _received_by_node_b(demo_dir, timeout=60.0):
+    """The demo's referral, as node B's running sync worker received it."""
+    env = {**os.environ, "PONTE_PASSPHRASE": DEMO_NODE_PASSPHRASE}
+    command = [
+        sys.executable,
+        "-m",
+        "ponte.cli",
+        "node",
+        "referrals",
+        "--data-dir",
+        str(demo_dir / "node-b"),
+        "--json",
+    ]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = json.loads(
+            subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+        )
+        if listed and listed[0]["status"] == "delivered":
+            return listed[0]
+        time.sleep(1)
+    raise AssertionError("node B never received the demo referral")
+
+
 def test_demo_starts_a_seeded_hub_and_two_enrolled_nodes_and_stops_cleanly(tmp_path):
     base = free_port(3)
     with ponte_process("demo", "--data-dir", str(tmp_path), "--base-port", str(base)) as demo:
@@ -86,6 +115,7 @@ def test_demo_starts_a_seeded_hub_and_two_enrolled_nodes_and_stops_cleanly(tmp_p
         [node] = json.loads(entry)["nodes"]
         _, home = get_json(f"http://127.0.0.1:{base + 2}/")
         assert node["fingerprint"] in home.decode()  # node B shows the key the hub attests
+        assert _received_by_node_b(tmp_path)["status"] == "delivered"
         demo.send_signal(signal.SIGTERM)
         output, _ = demo.communicate(timeout=30)
     assert demo.returncode == 0, output
