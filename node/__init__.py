@@ -17,6 +17,7 @@ BLUEPRINTS = [
     "node.login",
     "node.profile",
     "node.partners",
+    "node.referral_pages",
 ]
 
 

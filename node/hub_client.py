@@ -124,6 +124,11 @@ class HubClient:
         """The organisation's public directory entry (as the hub's API shows it)."""
         return self._call("GET", f"/api/v1/organisations/{quote(organisation_id, safe='')}")
 
+    def search(self, text: str, per_page: int = 10) -> list[dict[str, Any]]:
+        """The public directory search's results (organisation, services, score, highlights)."""
+        body = self._call("GET", "/api/v1/search", params={"q": text, "per_page": per_page})
+        return list(body.get("results", []))
+
     def taxonomy_terms(self) -> list[dict[str, Any]]:
         """The hub's service types (HSDS taxonomy terms: id, code, name, ...)."""
         body = self._call("GET", "/hsds/taxonomy_terms", params={"per_page": 100})

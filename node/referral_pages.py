@@ -1,0 +1,268 @@
+"""``/cases``: caseworkers refer a case to a partner, follow each case's thread, and see what
+is waiting (unanswered referrals, dates near, follow-ups due).
+
+The pages call :mod:`node.referrals` for every change; they only turn forms into calls and
+errors into plain messages next to the field. Plain HTML, no scripts, works without JS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+
+from node.extensions import db
+from node.hub_client import HubError
+from node.keys import NodeKeys, node_keys
+from node.lifecycle import FROM, LABELS, MOVED_BY, OPEN, TransitionRefused
+from node.login import CASEWORKER, NODE_ADMIN
+from node.models import Referral
+from node.referral_form import (
+    GROUPS,
+    ReferralForm,
+    field_for_error,
+    payload_from,
+    plain_problem,
+    readable_groups,
+)
+from node.referrals import (
+    PartnerUnavailable,
+    ReferralError,
+    case_events,
+    change_status,
+    create_referral,
+    list_referrals,
+)
+from ponte.login import current_user, login_required
+from protocol import ProtocolError, ValidationError
+
+blueprint = Blueprint("cases", __name__, url_prefix="/cases")
+ROLES = (CASEWORKER, NODE_ADMIN)
+SOON = dt.timedelta(days=7)
+ACTION_LABELS = {
+    "accepted": "Accept the referral",
+    "in_progress": "Mark as in progress",
+    "completed": "Mark as completed",
+    "withdrawn": "Withdraw the referral",
+}
+UNANSWERED = frozenset({"sent", "delivered"})
+_organisation_names: dict[str, str] = {}
+
+
+# --- what is waiting ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Waiting:
+    unanswered: list[Referral]
+    due_soon: list[Referral]
+    follow_ups: list[Referral]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.unanswered or self.due_soon or self.follow_ups)
+
+
+def needed_by(case: Referral) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(case.payload.get("requested_by")))
+    except ValueError:
+        return None
+
+
+def waiting(cases: list[Referral], today: dt.date) -> Waiting:
+    def due(case: Referral) -> bool:
+        date = needed_by(case)
+        return case.status in OPEN and date is not None and date <= today + SOON
+
+    return Waiting(
+        unanswered=[c for c in cases if c.role == "recipient" and c.status in UNANSWERED],
+        due_soon=sorted((c for c in cases if due(c)), key=lambda c: needed_by(c) or today),
+        follow_ups=[c for c in cases if c.status == "in_progress" and "follow_up" in c.payload],
+    )
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def case_label(case: Referral) -> str:
+    person = case.payload.get("person", {})
+    return str(person.get("case_code") or person.get("initials") or case.id)
+
+
+def organisation_name(keys: NodeKeys, organisation_id: str) -> str:
+    if organisation_id not in _organisation_names:
+        try:
+            _organisation_names[organisation_id] = str(
+                keys.hub.organisation(organisation_id)["name"]
+            )
+        except (HubError, KeyError):
+            return organisation_id
+    return _organisation_names[organisation_id]
+
+
+def allowed_actions(case: Referral) -> list[str]:
+    """The status changes our side may make now, per the lifecycle."""
+    return [
+        status
+        for status, side in MOVED_BY.items()
+        if side == case.role and case.status in FROM[status]
+    ]
+
+
+def _author() -> str:
+    user = current_user()
+    return user.email if user else "unknown"
+
+
+def _template_helpers() -> dict[str, Any]:
+    keys = node_keys()
+    return {
+        "case_label": case_label,
+        "status_label": lambda status: LABELS.get(status, status),
+        "organisation_name": lambda org_id: organisation_name(keys, org_id),
+        "needed_by": needed_by,
+    }
+
+
+# --- the list ------------------------------------------------------------------------------------
+
+
+@blueprint.get("/")
+@login_required(ROLES)
+def list_cases() -> ResponseReturnValue:
+    cases = list_referrals(db.session)
+    return render_template(
+        "cases.html",
+        cases=cases,
+        waiting=waiting(cases, dt.date.today()),
+        **_template_helpers(),
+    )
+
+
+# --- a new referral ------------------------------------------------------------------------------
+
+
+def _organisations_with_nodes(keys: NodeKeys, text: str) -> list[dict[str, Any]]:
+    """Search results whose organisation has an active node (other than ours)."""
+    found = []
+    for result in keys.hub.search(text):
+        organisation_id = result["organisation"]["id"]
+        if organisation_id == keys.enrolment.organisation_id:
+            continue
+        entry = keys.hub.organisation(organisation_id)
+        if any(node.get("active", True) for node in entry.get("nodes", [])):
+            found.append(entry)
+    return found
+
+
+def _search_page(query: str, error: str | None = None) -> ResponseReturnValue:
+    results = None
+    if query:
+        try:
+            results = _organisations_with_nodes(node_keys(), query)
+        except HubError as exc:
+            error = f"The hub's directory could not be searched just now: {exc}"
+    return render_template("case_search.html", query=query, results=results, error=error)
+
+
+def _form_page(form: FlaskForm, partner: dict[str, Any], error: str | None, status: int) -> Any:
+    page = render_template("case_new.html", form=form, groups=GROUPS, partner=partner, error=error)
+    return page, status
+
+
+@blueprint.route("/new", methods=["GET", "POST"])
+@login_required(ROLES)
+def new_case() -> ResponseReturnValue:
+    organisation_id = request.args.get("organisation", "").strip()
+    if not organisation_id:
+        return _search_page(request.args.get("q", "").strip())
+    keys = node_keys()
+    try:
+        partner = keys.hub.organisation(organisation_id)
+    except HubError as exc:
+        return _search_page("", f"This organisation could not be opened: {exc}")
+    form = ReferralForm()
+    if request.method == "GET":
+        return _form_page(form, partner, None, 200)
+    if not form.validate():
+        return _form_page(form, partner, "Please look at the fields marked below.", 400)
+    return _send(keys, form, partner)
+
+
+def _send(keys: NodeKeys, form: FlaskForm, partner: dict[str, Any]) -> ResponseReturnValue:
+    try:
+        [case] = create_referral(db.session, keys, payload_from(form), [partner["id"]], _author())
+    except ValidationError as exc:
+        name = field_for_error(exc.field)
+        if name is None:
+            return _form_page(form, partner, plain_problem(str(exc)), 400)
+        form[name].errors = [*form[name].errors, plain_problem(exc.problem)]
+        return _form_page(form, partner, "Please look at the fields marked below.", 400)
+    except (ReferralError, PartnerUnavailable, HubError, ProtocolError) as exc:
+        return _form_page(form, partner, f"Nothing was sent: {exc}", 400)
+    return redirect(url_for("cases.show_case", referral_id=case.id))
+
+
+# --- one case ------------------------------------------------------------------------------------
+
+
+def _case_page(referral_id: str, error: str | None = None, status: int = 200) -> Any:
+    case = db.session.get(Referral, referral_id)
+    if case is None:
+        abort(404)
+    page = render_template(
+        "case.html",
+        case=case,
+        events=case_events(db.session, referral_id),
+        details=readable_groups(case.payload),
+        actions=allowed_actions(case),
+        action_labels=ACTION_LABELS,
+        error=error,
+        **_template_helpers(),
+    )
+    return page, status
+
+
+@blueprint.get("/<referral_id>")
+@login_required(ROLES)
+def show_case(referral_id: str) -> ResponseReturnValue:
+    return _case_page(referral_id)
+
+
+def _change(referral_id: str, status: str | None) -> ResponseReturnValue:
+    form = request.form
+    try:
+        change_status(
+            db.session,
+            node_keys(),
+            referral_id,
+            status,
+            _author(),
+            message=form.get("message", "").strip() or None,
+            reason=form.get("reason", "").strip() or None,
+        )
+    except (ReferralError, TransitionRefused, PartnerUnavailable, HubError) as exc:
+        return _case_page(referral_id, f"Nothing was changed: {exc}", 400)
+    except ProtocolError as exc:
+        return _case_page(referral_id, f"Nothing was changed: {plain_problem(str(exc))}", 400)
+    return redirect(url_for("cases.show_case", referral_id=referral_id))
+
+
+@blueprint.post("/<referral_id>/status")
+@login_required(ROLES)
+def set_case_status(referral_id: str) -> ResponseReturnValue:
+    status = request.form.get("status", "")
+    if status not in MOVED_BY:
+        return _case_page(referral_id, "That is not a change this page can make.", 400)
+    return _change(referral_id, status)
+
+
+@blueprint.post("/<referral_id>/message")
+@login_required(ROLES)
+def send_message(referral_id: str) -> ResponseReturnValue:
+    return _change(referral_id, None)
