@@ -6,7 +6,7 @@ own inbox and its own notices.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from hub import relay
 from hub.enrolment_api import json_body
@@ -32,6 +32,13 @@ def relay_error(error: relay.RelayError) -> Response:
     )
 
 
+def _relay_now() -> int | None:
+    """The relay's clock: the wall clock, unless the app's ``RELAY_CLOCK`` (a callable giving
+    Unix time) says otherwise, so that tests can let days pass for expiry."""
+    clock = current_app.config.get("RELAY_CLOCK")
+    return None if clock is None else int(clock())
+
+
 def _paging() -> tuple[int, int]:
     args = query_args(PAGE)
     return tuple(int_arg(args, name, *bounds) for name, bounds in PAGE.items())  # type: ignore[return-value]
@@ -46,7 +53,7 @@ def post_envelope() -> tuple[Response, int]:
     wire = request.get_data(cache=False)
     if len(wire) > MAX_WIRE:
         raise ProblemError(413, "Envelope too large", f"At most {MAX_WIRE} bytes.")
-    accepted = relay.accept_envelope(db.session, g.node, wire)
+    accepted = relay.accept_envelope(db.session, g.node, wire, now=_relay_now())
     message = accepted.message
     body = {"id": message.message_id, "seq": message.seq, "status": message.state}
     return jsonify(body), 201 if accepted.created else 200
@@ -56,7 +63,7 @@ def post_envelope() -> tuple[Response, int]:
 @require_token("relay")
 def inbox() -> Response:
     after, limit = _paging()
-    messages = relay.inbox(db.session, g.node, after, limit)
+    messages = relay.inbox(db.session, g.node, after, limit, now=_relay_now())
     return jsonify(
         {
             "messages": [
