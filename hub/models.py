@@ -179,3 +179,22 @@ class RelayNotice(Base):
     message_id: Mapped[str] = mapped_column(String(22))
     status: Mapped[str] = mapped_column(String(10))
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RelayBlob(Base):
+    """An encrypted attachment in transit (``nonce || secretbox(pad(file))``), from ``sender``
+    for ``recipient``. The bytes are dropped once the recipient has stored them, or expired."""
+
+    __tablename__ = "relay_blob"
+    __table_args__ = (UniqueConstraint("sender", "blob_id"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    blob_id: Mapped[str] = mapped_column(String(22))
+    sender: Mapped[str] = mapped_column(String(63), index=True)
+    recipient: Mapped[str] = mapped_column(String(63), index=True)
+    size: Mapped[int] = mapped_column(Integer)  # padded bucket + 40: all the hub may know
+    digest: Mapped[str] = mapped_column(String(64))  # SHA-256 hex, for idempotency
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    expires: Mapped[int] = mapped_column(BigInteger, index=True)
+    state: Mapped[str] = mapped_column(String(10), default="stored")  # stored|fetched|expired
+    posted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -431,6 +431,67 @@ RELAY_PATHS: dict[str, Any] = {
         }
     },
 }
+BLOB_PATH = [
+    _path("sender", "The node that posted the blob."),
+    _path("blob_id", "The attachment id (base64url, 22 characters)."),
+]
+BLOB_PATHS: dict[str, Any] = {
+    "/api/v1/relay/blobs": {
+        "post": {
+            "summary": "Post an encrypted attachment blob for another node (docs/relay.md)",
+            "tags": ["Relay"],
+            "security": [{"bearer": ["relay"]}],
+            "parameters": [
+                _query("recipient", "The recipient node's id.", {"type": "string"}),
+                _query("id", "The attachment id (base64url, 22 characters).", {"type": "string"}),
+                _query("expires", "When the hub may drop it (Unix time).", {"type": "integer"}),
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            },
+            "responses": {
+                "201": {"description": "Stored."},
+                "200": {"description": "Posted before: the first result."},
+                "400": PROBLEM,
+                "401": PROBLEM,
+                "403": PROBLEM,
+                "404": PROBLEM,
+                "409": PROBLEM,
+                "413": PROBLEM,
+            },
+        }
+    },
+    "/api/v1/relay/blobs/{sender}/{blob_id}": {
+        "get": {
+            "summary": "Fetch a blob waiting for this node",
+            "tags": ["Relay"],
+            "security": [{"bearer": ["relay"]}],
+            "parameters": BLOB_PATH,
+            "responses": {
+                "200": {
+                    "description": "The blob's bytes.",
+                    "content": {
+                        "application/octet-stream": {
+                            "schema": {"type": "string", "format": "binary"}
+                        }
+                    },
+                },
+                "401": PROBLEM,
+                "404": PROBLEM,
+            },
+        },
+        "delete": {
+            "summary": "This node has stored the blob: the hub drops its bytes",
+            "tags": ["Relay"],
+            "security": [{"bearer": ["relay"]}],
+            "parameters": BLOB_PATH,
+            "responses": {"204": {"description": "Dropped."}, "401": PROBLEM, "404": PROBLEM},
+        },
+    },
+}
 OAUTH_PATHS: dict[str, Any] = {
     "/oauth/token": {
         "post": {
@@ -842,6 +903,7 @@ def openapi_document() -> dict[str, Any]:
             **PROFILE_PATHS,
             **OAUTH_PATHS,
             **RELAY_PATHS,
+            **BLOB_PATHS,
             **_hsds_paths(),
         },
         "components": {

@@ -15,10 +15,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from directory.models import utcnow
-from hub.models import Node, RelayMessage, RelayNotice
+from hub.models import Node, RelayBlob, RelayMessage, RelayNotice
 from protocol import Envelope, EnvelopeRejected, b64url_encode
+from protocol.padding import MAX_ATTACHMENT_BUCKET, is_bucket_size
 
 INBOX_LIMIT = 100
+BLOB_OVERHEAD = 40  # nonce (24) and Poly1305 tag (16)
+MAX_BLOB = MAX_ATTACHMENT_BUCKET + BLOB_OVERHEAD
+MAX_LIFETIME = 90 * 86400
 
 
 class RelayError(Exception):
@@ -140,7 +144,12 @@ def expire_due(session: Session, now: int | None = None) -> int:
     at = utcnow()
     for message in due:
         _settle(session, message, "expired", at)
-    if due:
+    blobs = session.scalars(
+        select(RelayBlob).where(RelayBlob.state == "stored", RelayBlob.expires <= now)
+    ).all()
+    for blob in blobs:
+        blob.state, blob.data = "expired", None
+    if due or blobs:
         session.commit()
     return len(due)
 
@@ -162,3 +171,77 @@ def forget_bodies_of(session: Session, node_id: str) -> None:
         .where(RelayMessage.sender == node_id, RelayMessage.state == "queued")
         .values(state="expired", wire=None, settled_at=utcnow())
     )
+    session.execute(
+        update(RelayBlob)
+        .where(RelayBlob.sender == node_id, RelayBlob.state == "stored")
+        .values(state="expired", data=None)
+    )
+
+
+# -- attachment blobs ---------------------------------------------------------------------
+
+
+def is_blob_size(size: int) -> bool:
+    """A blob is a padded attachment bucket plus the nonce and tag, nothing else."""
+    return is_bucket_size(size - BLOB_OVERHEAD, MAX_ATTACHMENT_BUCKET)
+
+
+def accept_blob(
+    session: Session,
+    sender: Node,
+    blob_id: str,
+    recipient_id: str,
+    expires: int,
+    data: bytes,
+    now: int | None = None,
+) -> tuple[RelayBlob, bool]:
+    """Store an attachment blob; posting the same bytes again is a no-op (``created`` False)."""
+    now = int(time.time()) if now is None else now
+    if not is_blob_size(len(data)):
+        raise RelayError(400, "bad_blob_size", "A blob is a padded bucket plus 40 bytes.")
+    digest = hashlib.sha256(data).hexdigest()
+    earlier = session.scalars(
+        select(RelayBlob).where(RelayBlob.sender == sender.id, RelayBlob.blob_id == blob_id)
+    ).first()
+    if earlier is not None:
+        if earlier.digest != digest or earlier.recipient != recipient_id:
+            raise RelayError(409, "id_conflict", "Another blob already has this id.")
+        return earlier, False
+    _check_recipient(session, recipient_id)
+    if not now < expires <= now + MAX_LIFETIME:
+        raise RelayError(400, "bad_expiry", "expires must be in the next 90 days.")
+    blob = RelayBlob(
+        blob_id=blob_id,
+        sender=sender.id,
+        recipient=recipient_id,
+        size=len(data),
+        digest=digest,
+        data=data,
+        expires=expires,
+    )
+    session.add(blob)
+    session.commit()
+    return blob, True
+
+
+def blob_for(
+    session: Session, node: Node, sender: str, blob_id: str, now: int | None = None
+) -> RelayBlob | None:
+    """The stored blob, if ``node`` is its recipient; None otherwise (existence not revealed)."""
+    expire_due(session, now)
+    blob = session.scalars(
+        select(RelayBlob).where(RelayBlob.sender == sender, RelayBlob.blob_id == blob_id)
+    ).first()
+    if blob is None or blob.recipient != node.id or blob.state != "stored":
+        return None
+    return blob
+
+
+def drop_blob(session: Session, node: Node, sender: str, blob_id: str) -> bool:
+    """The recipient has stored the blob: drop its bytes. False if there was none for it."""
+    blob = blob_for(session, node, sender, blob_id)
+    if blob is None:
+        return False
+    blob.state, blob.data = "fetched", None
+    session.commit()
+    return True

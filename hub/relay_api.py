@@ -1,4 +1,5 @@
-"""``/api/v1/relay``: nodes post envelopes, fetch their inbox, acknowledge, read notices.
+"""``/api/v1/relay``: nodes post envelopes, fetch their inbox, acknowledge, read notices, and
+hand each other encrypted attachment blobs.
 
 See docs/relay.md. Every call needs a token with scope ``relay``; a node only ever sees its
 own inbox and its own notices.
@@ -6,11 +7,14 @@ own inbox and its own notices.
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from hub import relay
 from hub.enrolment_api import json_body
 from hub.extensions import db
+from hub.models import RelayBlob
 from hub.oauth import require_token
 from ponte.csrf import csrf
 from ponte.params import int_arg, query_args
@@ -22,6 +26,7 @@ blueprint = Blueprint("relay_api", __name__, url_prefix="/api/v1/relay")
 csrf.exempt(blueprint)
 
 MAX_WIRE = MAX_ENVELOPE_BUCKET + 2048  # largest body plus header and framing
+BLOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 PAGE = {"after": (0, 0, 2**62), "limit": (50, 1, relay.INBOX_LIMIT)}
 
 
@@ -115,3 +120,64 @@ def notices() -> Response:
             "next_after": found[-1].seq if found else after,
         }
     )
+
+
+# -- attachment blobs ---------------------------------------------------------------------
+
+
+def _blob_id(value: str, name: str = "id") -> str:
+    if not BLOB_ID.fullmatch(value):
+        raise invalid_parameter(name, "an attachment id (base64url, 22 characters)")
+    return value
+
+
+def _blob_body() -> bytes:
+    too_large = ProblemError(413, "Blob too large", f"At most {relay.MAX_BLOB} bytes.")
+    if request.content_length and request.content_length > relay.MAX_BLOB:
+        raise too_large
+    request.max_content_length = relay.MAX_BLOB  # this request only (the app's limit is 4 MiB)
+    data = request.get_data(cache=False)
+    if len(data) > relay.MAX_BLOB:
+        raise too_large
+    return data
+
+
+@blueprint.post("/blobs")
+@require_token("relay")
+def post_blob() -> tuple[Response, int]:
+    args = query_args(("recipient", "id", "expires"))
+    blob_id = _blob_id(args.get("id", ""))
+    recipient = args.get("recipient", "")
+    if not 0 < len(recipient) <= 63:
+        raise invalid_parameter("recipient", "the recipient's node id")
+    expires = int_arg(args, "expires", 0, 1, 2**62)
+    data = _blob_body()
+    blob, created = relay.accept_blob(
+        db.session, g.node, blob_id, recipient, expires, data, now=_relay_now()
+    )
+    body = {"id": blob.blob_id, "size": blob.size, "status": blob.state}
+    return jsonify(body), 201 if created else 200
+
+
+def _own_blob(sender: str, blob_id: str) -> RelayBlob:
+    blob = relay.blob_for(db.session, g.node, sender, _blob_id(blob_id), now=_relay_now())
+    if blob is None:
+        raise ProblemError(404, "No such blob", "No blob with this id is waiting for this node.")
+    return blob
+
+
+@blueprint.get("/blobs/<sender>/<blob_id>")
+@require_token("relay")
+def get_blob(sender: str, blob_id: str) -> Response:
+    query_args(())
+    blob = _own_blob(sender, blob_id)
+    return Response(blob.data or b"", mimetype="application/octet-stream")
+
+
+@blueprint.delete("/blobs/<sender>/<blob_id>")
+@require_token("relay")
+def delete_blob(sender: str, blob_id: str) -> tuple[str, int]:
+    query_args(())
+    if not relay.drop_blob(db.session, g.node, sender, _blob_id(blob_id)):
+        raise ProblemError(404, "No such blob", "No blob with this id is waiting for this node.")
+    return "", 204

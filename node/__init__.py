@@ -23,4 +23,8 @@ BLUEPRINTS = [
 
 def create_app(data_dir: Path, overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the node app on ``data_dir`` and create its database tables if missing."""
-    return base_app(__name__, "node", db, data_dir, overrides, BLUEPRINTS)
+    from node.referral_pages import allow_uploads
+
+    app = base_app(__name__, "node", db, data_dir, overrides, BLUEPRINTS)
+    app.before_request_funcs.setdefault(None, []).insert(0, allow_uploads)  # before CSRF
+    return app

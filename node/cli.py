@@ -209,12 +209,31 @@ def _load_referral(path: Path) -> dict[str, Any]:
     return payload
 
 
+def _attachment_file(path: Path) -> tuple[str, str, bytes]:
+    import mimetypes
+
+    from node.attachments import MAX_FILE_BYTES
+
+    if path.stat().st_size > MAX_FILE_BYTES:
+        limit = MAX_FILE_BYTES // (1024 * 1024)
+        raise click.UsageError(f"{path.name} is larger than {limit} MiB; nothing was queued.")
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return path.name, media_type, path.read_bytes()
+
+
 @node.command()
 @data_dir_option
 @click.option("--to", "to", required=True, help="Partner organisation id(s), comma-separated.")
 @click.option("--file", "path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--attach",
+    "attach",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file to attach (encrypted); repeat for several.",
+)
 @by_option
-def refer(data_dir: Path, to: str, path: Path, author: str) -> None:
+def refer(data_dir: Path, to: str, path: Path, attach: tuple[Path, ...], author: str) -> None:
     """Refer a case to partner organisations (sealed for them; the hub only relays it).
 
     The referral's JSON format is described in docs/referrals.md. The referral id is printed
@@ -222,17 +241,26 @@ def refer(data_dir: Path, to: str, path: Path, author: str) -> None:
 
     \b
     Example:
-      ponte node refer --data-dir /var/lib/ponte/node --to ORG_ID --file referral.json
+      ponte node refer --data-dir /var/lib/ponte/node --to ORG_ID --file referral.json \\
+        --attach assessment.pdf
     """
     from node.hub_client import HubError
-    from node.referrals import PartnerUnavailable, ReferralError, create_referral
+    from node.referrals import (
+        AttachmentRefused,
+        PartnerUnavailable,
+        ReferralError,
+        create_referral,
+    )
 
     payload = _load_referral(path)
+    files = [_attachment_file(file) for file in attach]
     organisations = [part.strip() for part in to.split(",") if part.strip()]
     with unlocked_node(data_dir) as (session, keys):
         try:
-            cases = create_referral(session, keys, payload, organisations, author)
-        except (ReferralError, PartnerUnavailable, HubError) as error:
+            cases = create_referral(
+                session, keys, payload, organisations, author, attachments=files
+            )
+        except (ReferralError, PartnerUnavailable, HubError, AttachmentRefused) as error:
             raise click.UsageError(str(error)) from error
         for case in cases:
             click.echo(f"Referral queued for {case.partner_organisation_id}:")

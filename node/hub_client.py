@@ -169,6 +169,37 @@ class HubClient:
         """Tell the relay these inbox messages are handled, so it deletes them."""
         return self._relay(identity, "POST", "/ack", json={"ids": ids})
 
+    def post_blob(
+        self, identity: NodeIdentity, recipient: str, blob_id: str, expires: int, data: bytes
+    ) -> dict[str, Any]:
+        """Hand an encrypted attachment blob to the relay (idempotent per id)."""
+        params = {"recipient": recipient, "id": blob_id, "expires": expires}
+        headers = {"Content-Type": "application/octet-stream"}
+        return self._relay(identity, "POST", "/blobs", params=params, data=data, headers=headers)
+
+    def get_blob(self, identity: NodeIdentity, sender: str, blob_id: str) -> bytes:
+        """The bytes of a blob waiting for this node."""
+        token = self.access_token(identity, "relay")
+        path = f"/api/v1/relay/blobs/{quote(sender, safe='')}/{quote(blob_id, safe='')}"
+        try:
+            response = self.http.get(
+                self.url(path), headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT
+            )
+        except requests.RequestException as exc:
+            raise HubError(f"cannot reach the hub at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            raise _refusal(response.status_code, body)
+        return response.content
+
+    def drop_blob(self, identity: NodeIdentity, sender: str, blob_id: str) -> None:
+        """This node has stored the blob: the relay drops its bytes."""
+        path = f"/blobs/{quote(sender, safe='')}/{quote(blob_id, safe='')}"
+        self._relay(identity, "DELETE", path)
+
     def notices(self, identity: NodeIdentity, after: int, limit: int = 50) -> dict[str, Any]:
         """What became of this node's sent envelopes (delivered or expired)."""
         return self._relay(identity, "GET", "/notices", params={"after": after, "limit": limit})

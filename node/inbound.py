@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from node.attachments import receive_attachments
 from node.keys import NodeKeys
 from node.lifecycle import TransitionRefused, check_transition
 from node.models import Referral
@@ -62,6 +63,7 @@ def apply_referral(session: Session, keys: NodeKeys, opened: OpenedMessage, now:
     )
     session.add(case)
     add_event(session, case, message_id, "in", header.sender, "sent")
+    receive_attachments(session, keys, case, header.sender, payload.get("attachments", []))
     set_status(session, case, "delivered", None, "local", "this node")
     receipt = {"message_id": message_id, "status": "delivered"}
     _reply(session, keys, case, Kind.RECEIPT, receipt, now)
@@ -98,6 +100,7 @@ def apply_update(session: Session, keys: NodeKeys, opened: OpenedMessage, now: i
     message_id = b64url_encode(opened.header.message_id)
     status = payload.get("status")
     details = {"message": payload.get("message"), "reason": payload.get("reason")}
+    receive_attachments(session, keys, case, case.partner_node_id, payload.get("attachments", []))
     if status is None:
         add_event(session, case, message_id, "in", case.partner_node_id, None, **details)
         return f"message on {case.id}"

@@ -145,3 +145,46 @@ class SyncState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     inbox_after: Mapped[int] = mapped_column(Integer, default=0)
     notices_after: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OutboxBlob(Base):
+    """An encrypted attachment blob to upload before the envelope ``envelope_id`` that
+    references it (``id`` is the attachment id). State: queued | sent."""
+
+    __tablename__ = "outbox_blob"
+
+    id: Mapped[str] = mapped_column(String(22), primary_key=True)
+    envelope_id: Mapped[str] = mapped_column(String(22), index=True)
+    recipient: Mapped[str] = mapped_column(String(63))
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)  # dropped once on the hub
+    expires: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(10), default="queued")
+
+
+class CaseAttachment(Base):
+    """A file of a case, as sent or received (decrypted). ``data`` is None when the file
+    could not be fetched or checked: ``problem`` says why."""
+
+    __tablename__ = "case_attachment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    referral_id: Mapped[str] = mapped_column(ForeignKey("referral.id"), index=True)
+    attachment_id: Mapped[str] = mapped_column(String(22))
+    name: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    problem: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def available(self) -> bool:
+        return self.data is not None
+
+
+class PendingBlobDrop(Base):
+    """A blob stored here whose bytes the hub has not yet been told to drop."""
+
+    __tablename__ = "pending_blob_drop"
+
+    sender: Mapped[str] = mapped_column(String(63), primary_key=True)
+    blob_id: Mapped[str] = mapped_column(String(22), primary_key=True)

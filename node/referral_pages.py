@@ -8,19 +8,33 @@ errors into plain messages next to the field. Plain HTML, no scripts, works with
 from __future__ import annotations
 
 import datetime as dt
+import io
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
+from sqlalchemy import select
 
+from node.attachments import AttachmentLimits, case_attachments
 from node.extensions import db
 from node.hub_client import HubError
 from node.keys import NodeKeys, node_keys
 from node.lifecycle import FROM, LABELS, MOVED_BY, OPEN, TransitionRefused
 from node.login import CASEWORKER, NODE_ADMIN
-from node.models import Referral
+from node.models import CaseAttachment, Referral
 from node.referral_form import (
     GROUPS,
     ReferralForm,
@@ -30,6 +44,7 @@ from node.referral_form import (
     readable_groups,
 )
 from node.referrals import (
+    AttachmentRefused,
     PartnerUnavailable,
     ReferralError,
     case_events,
@@ -171,7 +186,14 @@ def _search_page(query: str, error: str | None = None) -> ResponseReturnValue:
 
 
 def _form_page(form: FlaskForm, partner: dict[str, Any], error: str | None, status: int) -> Any:
-    page = render_template("case_new.html", form=form, groups=GROUPS, partner=partner, error=error)
+    page = render_template(
+        "case_new.html",
+        form=form,
+        groups=GROUPS,
+        partner=partner,
+        error=error,
+        limits=attachment_limits(),
+    )
     return page, status
 
 
@@ -194,16 +216,48 @@ def new_case() -> ResponseReturnValue:
     return _send(keys, form, partner)
 
 
+def attachment_limits() -> AttachmentLimits:
+    """The node's limits (``ATTACHMENT_MAX_FILES``, ``ATTACHMENT_MAX_FILE_BYTES`` settings)."""
+    config = current_app.config
+    default = AttachmentLimits()
+    return AttachmentLimits(
+        int(config.get("ATTACHMENT_MAX_FILES", default.max_files)),
+        int(config.get("ATTACHMENT_MAX_FILE_BYTES", default.max_file_bytes)),
+    )
+
+
+def allow_uploads() -> None:
+    """Before CSRF reads the form: a new referral may carry files beyond the usual 4 MiB."""
+    if request.endpoint == "cases.new_case" and request.method == "POST":
+        request.max_content_length = attachment_limits().max_total_bytes + 1024 * 1024
+
+
+def _uploaded_files() -> list[tuple[str, str, bytes]]:
+    return [
+        (upload.filename, upload.mimetype or "application/octet-stream", upload.read())
+        for upload in request.files.getlist("attachments")
+        if upload.filename
+    ]
+
+
 def _send(keys: NodeKeys, form: FlaskForm, partner: dict[str, Any]) -> ResponseReturnValue:
     try:
-        [case] = create_referral(db.session, keys, payload_from(form), [partner["id"]], _author())
+        [case] = create_referral(
+            db.session,
+            keys,
+            payload_from(form),
+            [partner["id"]],
+            _author(),
+            attachments=_uploaded_files(),
+            limits=attachment_limits(),
+        )
     except ValidationError as exc:
         name = field_for_error(exc.field)
         if name is None:
             return _form_page(form, partner, plain_problem(str(exc)), 400)
         form[name].errors = [*form[name].errors, plain_problem(exc.problem)]
         return _form_page(form, partner, "Please look at the fields marked below.", 400)
-    except (ReferralError, PartnerUnavailable, HubError, ProtocolError) as exc:
+    except (ReferralError, PartnerUnavailable, HubError, ProtocolError, AttachmentRefused) as exc:
         return _form_page(form, partner, f"Nothing was sent: {exc}", 400)
     return redirect(url_for("cases.show_case", referral_id=case.id))
 
@@ -221,6 +275,7 @@ def _case_page(referral_id: str, error: str | None = None, status: int = 200) ->
         events=case_events(db.session, referral_id),
         details=readable_groups(case.payload),
         actions=allowed_actions(case),
+        attachments=case_attachments(db.session, referral_id),
         action_labels=ACTION_LABELS,
         error=error,
         **_template_helpers(),
@@ -251,6 +306,36 @@ def _change(referral_id: str, status: str | None) -> ResponseReturnValue:
     except ProtocolError as exc:
         return _case_page(referral_id, f"Nothing was changed: {plain_problem(str(exc))}", 400)
     return redirect(url_for("cases.show_case", referral_id=referral_id))
+
+
+SAFE_INLINE = re.compile(r"(application/pdf|image/(png|jpeg|gif)|text/plain)")
+
+
+@blueprint.get("/<referral_id>/attachments/<attachment_id>")
+@login_required(ROLES)
+def download_attachment(referral_id: str, attachment_id: str) -> Response:
+    """Always a download (never shown inline), and never sniffed into HTML."""
+    query = select(CaseAttachment).where(
+        CaseAttachment.referral_id == referral_id,
+        CaseAttachment.attachment_id == attachment_id,
+    )
+    attachment = db.session.scalars(query).first()
+    if attachment is None or attachment.data is None:
+        abort(404)
+    media_type = attachment.media_type
+    if not SAFE_INLINE.fullmatch(media_type):
+        media_type = "application/octet-stream"
+    response = send_file(
+        io.BytesIO(attachment.data),
+        mimetype=media_type,
+        as_attachment=True,
+        download_name=attachment.name,
+        max_age=0,
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @blueprint.post("/<referral_id>/status")

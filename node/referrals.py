@@ -13,6 +13,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from node.attachments import (
+    AttachmentLimits,
+    AttachmentRefused,
+    NewFile,
+    keep_files,
+    link_blobs,
+    new_files,
+    queue_blobs,
+)
 from node.keys import NodeKeys
 from node.lifecycle import check_transition
 from node.models import CaseEvent, Referral, utcnow
@@ -20,7 +29,13 @@ from node.outbox import PartnerUnavailable, as_datetime, partner_record, queue_e
 from node.peers import peer_view
 from protocol import Kind, b64url_decode, b64url_encode, new_id, validate_payload
 
-__all__ = ["PartnerUnavailable", "ReferralError", "change_status", "create_referral"]
+__all__ = [
+    "AttachmentRefused",
+    "PartnerUnavailable",
+    "ReferralError",
+    "change_status",
+    "create_referral",
+]
 
 
 class ReferralError(Exception):
@@ -61,20 +76,25 @@ def create_referral(
     requested_by: str,
     *,
     now: int | None = None,
+    attachments: list[tuple[str, str, bytes]] | None = None,
+    limits: AttachmentLimits | None = None,
 ) -> list[Referral]:
     """Validate the referral, then seal and queue one copy per partner node (one case each).
 
     Several partners make one offer: the first to accept gets the case, the others are told
-    it was withdrawn. Raises ValidationError (naming the field) or :class:`ReferralError`.
+    it was withdrawn. ``attachments`` are ``(name, media_type, data)``, encrypted for each
+    partner. Raises ValidationError (naming the field), :class:`ReferralError` or
+    AttachmentRefused (before anything is queued).
     """
     now = int(time.time()) if now is None else now
     validate_payload(Kind.REFERRAL, payload)
+    files = new_files(attachments or [], limits)
     if not organisation_ids:
         raise ReferralError("Name at least one partner organisation.")
     targets = _targets(session, keys, organisation_ids)
     offer_id = b64url_encode(new_id()) if len(targets) > 1 else None
     cases = [
-        _queue_referral(session, keys, payload, org, record, requested_by, offer_id, now)
+        _queue_referral(session, keys, payload, files, org, record, requested_by, offer_id, now)
         for org, record in targets
     ]
     session.commit()
@@ -85,6 +105,7 @@ def _queue_referral(
     session: Session,
     keys: NodeKeys,
     payload: dict[str, Any],
+    files: list[NewFile],
     organisation_id: str,
     record: Any,
     requested_by: str,
@@ -104,12 +125,18 @@ def _queue_referral(
         created=as_datetime(now),
         updated=as_datetime(now),
     )
+    queued = queue_blobs(session, files, record.node_id)
+    references = [reference for reference, _ in queued]
+    if references:
+        case.payload = payload = {**payload, "attachments": references}
     item = queue_envelope(
         session, keys, record, Kind.REFERRAL, payload, thread=thread, referral_id=case.id, now=now
     )
     case.message_id = item.id
     session.add(case)
+    link_blobs(session, references, item)
     set_status(session, case, "sent", item.id, "out", requested_by)
+    keep_files(session, case, queued)
     return case
 
 

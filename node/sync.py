@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from node.attachments import post_blobs, send_pending_drops
 from node.hub_client import HubError
 from node.inbound import NotApplied, apply_message
 from node.keys import NodeKeys
@@ -133,6 +134,7 @@ def post_item(
         _expire(session, item, "it was not sent before it expired")
         return
     try:
+        post_blobs(session, keys, item.id)  # every blob it references is on the hub first
         keys.hub.post_envelope(keys.identities[-1], item.wire)
     except HubError as error:
         if error.status in PERMANENT:
@@ -173,6 +175,7 @@ def _expire(session: Session, item: OutboxItem, why: str) -> None:
 
 def receive(session: Session, keys: NodeKeys, now: int, summary: SyncSummary) -> None:
     send_pending_acks(session, keys)
+    send_pending_drops(session, keys)
     state = sync_state(session)
     refreshed: set[str] = set()
     while True:
@@ -181,6 +184,7 @@ def receive(session: Session, keys: NodeKeys, now: int, summary: SyncSummary) ->
         for message in messages:
             handle_message(session, keys, message, now, refreshed, summary)
         send_pending_acks(session, keys)
+        send_pending_drops(session, keys)
         if len(messages) < PAGE:
             return
 
