@@ -28,6 +28,11 @@ class NotApplied(Exception):
     """An authentic message that does not fit this node's cases; the message says why."""
 
 
+class CaseNotKnownYet(NotApplied):
+    """An authentic update or receipt for a thread this node has no case for (yet): its
+    referral may still be on the way, so the caller holds it back instead of setting it aside."""
+
+
 def apply_message(
     session: Session, keys: NodeKeys, opened: OpenedMessage, *, now: int | None = None
 ) -> str:
@@ -89,7 +94,7 @@ def _case_of(session: Session, opened: OpenedMessage) -> Referral:
     thread = b64url_encode(opened.header.thread)
     case = session.get(Referral, thread)
     if case is None:
-        raise NotApplied(f"no case with thread {thread} here")
+        raise CaseNotKnownYet(f"no case with thread {thread} here")
     if case.partner_node_id != opened.header.sender:
         raise NotApplied(f"{opened.header.sender} is not the partner on case {thread}")
     return case

@@ -137,6 +137,24 @@ class PendingAck(Base):
     message_id: Mapped[str] = mapped_column(String(22), primary_key=True)
 
 
+class HeldMessage(Base):
+    """A verified, decrypted message for a case this node does not know yet (its referral is
+    still on the way): kept until the case arrives or the message expires. ``payload`` holds
+    personal data, like ``Referral.payload``."""
+
+    __tablename__ = "held_message"
+
+    sender: Mapped[str] = mapped_column(String(63), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(22), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(63))
+    thread: Mapped[str] = mapped_column(String(22), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    created: Mapped[int] = mapped_column(Integer)
+    expires: Mapped[int] = mapped_column(Integer, index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    held_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class SyncState(Base):
     """How far this node has read its inbox and its delivery notices (one row)."""
 

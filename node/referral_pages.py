@@ -51,6 +51,7 @@ from node.referrals import (
     change_status,
     create_referral,
     list_referrals,
+    offer_siblings,
 )
 from ponte.login import current_user, login_required
 from protocol import ProtocolError, ValidationError
@@ -65,6 +66,8 @@ ACTION_LABELS = {
     "withdrawn": "Withdraw the referral",
 }
 UNANSWERED = frozenset({"sent", "delivered"})
+TAKEN = frozenset({"accepted", "in_progress", "completed"})
+MAX_CANDIDATES = 5
 _organisation_names: dict[str, str] = {}
 
 
@@ -99,6 +102,47 @@ def waiting(cases: list[Referral], today: dt.date) -> Waiting:
         due_soon=sorted((c for c in cases if due(c)), key=lambda c: needed_by(c) or today),
         follow_ups=[c for c in cases if c.status == "in_progress" and "follow_up" in c.payload],
     )
+
+
+# --- offers: one request, several candidates ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Offer:
+    """The copies of one request sent to several candidate organisations (first accept wins)."""
+
+    cases: list[Referral]
+
+    @property
+    def organisations(self) -> list[str]:
+        return list(dict.fromkeys(case.partner_organisation_id for case in self.cases))
+
+    @property
+    def taken_by(self) -> Referral | None:
+        return next((case for case in self.cases if case.status in TAKEN), None)
+
+
+def offers_of(cases: list[Referral]) -> dict[str, Offer]:
+    """Our outgoing offers among ``cases``, by offer id."""
+    grouped: dict[str, list[Referral]] = {}
+    for case in cases:
+        if case.offer_id is not None and case.role == "sender":
+            grouped.setdefault(case.offer_id, []).append(case)
+    return {
+        offer_id: Offer(sorted(copies, key=lambda c: (c.created, c.id)))
+        for offer_id, copies in grouped.items()
+    }
+
+
+def offer_of(case: Referral) -> Offer | None:
+    if case.offer_id is None or case.role != "sender":
+        return None
+    return offers_of([case, *offer_siblings(db.session, case)]).get(case.offer_id)
+
+
+def chosen_organisations(values: list[str]) -> list[str]:
+    """The organisation ids picked in step 1, in order, each once."""
+    return list(dict.fromkeys(value.strip() for value in values if value.strip()))
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -154,6 +198,7 @@ def list_cases() -> ResponseReturnValue:
     return render_template(
         "cases.html",
         cases=cases,
+        offers=offers_of(cases),
         waiting=waiting(cases, dt.date.today()),
         **_template_helpers(),
     )
@@ -175,22 +220,35 @@ def _organisations_with_nodes(keys: NodeKeys, text: str) -> list[dict[str, Any]]
     return found
 
 
-def _search_page(query: str, error: str | None = None) -> ResponseReturnValue:
+def _search_page(
+    query: str, error: str | None = None, chosen: list[str] | None = None, status: int = 200
+) -> Any:
     results = None
     if query:
         try:
             results = _organisations_with_nodes(node_keys(), query)
         except HubError as exc:
             error = f"The hub's directory could not be searched just now: {exc}"
-    return render_template("case_search.html", query=query, results=results, error=error)
+    page = render_template(
+        "case_search.html",
+        query=query,
+        results=results,
+        error=error,
+        chosen=chosen or [],
+        max_candidates=MAX_CANDIDATES,
+    )
+    return page, status
 
 
-def _form_page(form: FlaskForm, partner: dict[str, Any], error: str | None, status: int) -> Any:
+def _form_page(
+    form: FlaskForm, partners: list[dict[str, Any]], error: str | None, status: int
+) -> Any:
     page = render_template(
         "case_new.html",
         form=form,
         groups=GROUPS,
-        partner=partner,
+        partners=partners,
+        names=", ".join(str(partner["name"]) for partner in partners),
         error=error,
         limits=attachment_limits(),
     )
@@ -200,20 +258,35 @@ def _form_page(form: FlaskForm, partner: dict[str, Any], error: str | None, stat
 @blueprint.route("/new", methods=["GET", "POST"])
 @login_required(ROLES)
 def new_case() -> ResponseReturnValue:
-    organisation_id = request.args.get("organisation", "").strip()
-    if not organisation_id:
-        return _search_page(request.args.get("q", "").strip())
+    """Step 1 (search, tick one or several partners), then step 2 (the form) and sending.
+
+    The chosen organisations travel as repeated ``organisation`` parameters: in the URL from
+    step 1, then as hidden fields of the form (the URL's are still read, for links to one).
+    """
+    query = request.args.get("q", "").strip()
+    chosen = chosen_organisations(request.form.getlist("organisation"))
+    chosen = chosen or chosen_organisations(request.args.getlist("organisation"))
+    if not chosen:
+        if request.method == "POST":
+            return _search_page(query, "Choose at least one partner organisation.", status=400)
+        return _search_page(query)
+    if len(chosen) > MAX_CANDIDATES:
+        error = (
+            f"You chose {len(chosen)} organisations: a referral can be offered to at most "
+            f"{MAX_CANDIDATES} at once. Untick some and continue."
+        )
+        return _search_page(query, error, chosen, 400)
     keys = node_keys()
     try:
-        partner = keys.hub.organisation(organisation_id)
+        partners = [keys.hub.organisation(organisation_id) for organisation_id in chosen]
     except HubError as exc:
-        return _search_page("", f"This organisation could not be opened: {exc}")
+        return _search_page(query, f"This organisation could not be opened: {exc}", chosen, 400)
     form = ReferralForm()
     if request.method == "GET":
-        return _form_page(form, partner, None, 200)
+        return _form_page(form, partners, None, 200)
     if not form.validate():
-        return _form_page(form, partner, "Please look at the fields marked below.", 400)
-    return _send(keys, form, partner)
+        return _form_page(form, partners, "Please look at the fields marked below.", 400)
+    return _send(keys, form, partners)
 
 
 def attachment_limits() -> AttachmentLimits:
@@ -240,13 +313,13 @@ def _uploaded_files() -> list[tuple[str, str, bytes]]:
     ]
 
 
-def _send(keys: NodeKeys, form: FlaskForm, partner: dict[str, Any]) -> ResponseReturnValue:
+def _send(keys: NodeKeys, form: FlaskForm, partners: list[dict[str, Any]]) -> ResponseReturnValue:
     try:
-        [case] = create_referral(
+        cases = create_referral(
             db.session,
             keys,
             payload_from(form),
-            [partner["id"]],
+            [partner["id"] for partner in partners],
             _author(),
             attachments=_uploaded_files(),
             limits=attachment_limits(),
@@ -254,12 +327,13 @@ def _send(keys: NodeKeys, form: FlaskForm, partner: dict[str, Any]) -> ResponseR
     except ValidationError as exc:
         name = field_for_error(exc.field)
         if name is None:
-            return _form_page(form, partner, plain_problem(str(exc)), 400)
+            return _form_page(form, partners, plain_problem(str(exc)), 400)
         form[name].errors = [*form[name].errors, plain_problem(exc.problem)]
-        return _form_page(form, partner, "Please look at the fields marked below.", 400)
+        return _form_page(form, partners, "Please look at the fields marked below.", 400)
     except (ReferralError, PartnerUnavailable, HubError, ProtocolError, AttachmentRefused) as exc:
-        return _form_page(form, partner, f"Nothing was sent: {exc}", 400)
-    return redirect(url_for("cases.show_case", referral_id=case.id))
+        return _form_page(form, partners, f"Nothing was sent: {exc}", 400)
+    # One offer: its first case, whose page lists the other candidates.
+    return redirect(url_for("cases.show_case", referral_id=cases[0].id))
 
 
 # --- one case ------------------------------------------------------------------------------------
@@ -272,6 +346,7 @@ def _case_page(referral_id: str, error: str | None = None, status: int = 200) ->
     page = render_template(
         "case.html",
         case=case,
+        offer=offer_of(case),
         events=case_events(db.session, referral_id),
         details=readable_groups(case.payload),
         actions=allowed_actions(case),

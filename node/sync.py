@@ -4,6 +4,10 @@ Safe to stop at any instant. Each inbox message is applied, remembered (replay s
 marked for acknowledgement in one transaction; the acknowledgement is sent afterwards, and
 retried on the next pass if it did not reach the hub. A re-delivered message is recognised
 by its (sender, id) and only acknowledged again: every message takes effect once.
+
+Messages may arrive out of order: an update or receipt whose referral has not arrived yet is
+held back (stored, remembered, acknowledged) and applied once its case exists, in (created,
+id) order; one still held when it expires is dropped.
 """
 
 from __future__ import annotations
@@ -20,14 +24,17 @@ from sqlalchemy.orm import Session
 
 from node.attachments import post_blobs, send_pending_drops
 from node.hub_client import HubError
-from node.inbound import NotApplied, apply_message
+from node.inbound import CaseNotKnownYet, NotApplied, apply_message
 from node.keys import NodeKeys
-from node.models import OutboxItem, PendingAck, Referral, SeenMessage, SyncState
+from node.models import HeldMessage, OutboxItem, PendingAck, Referral, SeenMessage, SyncState
 from node.outbox import PartnerUnavailable, as_datetime, refresh_peer_keys
 from node.peers import usable_peer_records
 from node.referrals import add_event, set_status
 from protocol import (
     EnvelopeRejected,
+    Header,
+    Kind,
+    OpenedMessage,
     ProtocolError,
     Reason,
     b64url_decode,
@@ -49,6 +56,7 @@ class SyncSummary:
     retrying: int = 0
     refused: int = 0
     applied: int = 0
+    held: int = 0
     rejected: int = 0
     notices: int = 0
     problems: list[str] = field(default_factory=list)
@@ -56,7 +64,8 @@ class SyncSummary:
     def __str__(self) -> str:
         return (
             f"sent {self.sent}, waiting to retry {self.retrying}, refused by the hub "
-            f"{self.refused}; received {self.applied}, set aside {self.rejected}; "
+            f"{self.refused}; received {self.applied}, held back {self.held}, set aside "
+            f"{self.rejected}; "
             f"delivery notices {self.notices}"
         )
 
@@ -186,7 +195,9 @@ def receive(session: Session, keys: NodeKeys, now: int, summary: SyncSummary) ->
         send_pending_acks(session, keys)
         send_pending_drops(session, keys)
         if len(messages) < PAGE:
-            return
+            break
+    apply_held(session, keys, now, summary)  # cases that arrived on an earlier pass
+    send_pending_drops(session, keys)
 
 
 def handle_message(
@@ -202,6 +213,7 @@ def handle_message(
     if sender and sender not in refreshed:
         _refresh_sender(session, keys, sender)  # commits; before this message's changes
         refreshed.add(sender)
+    new_case = None
     try:
         opened = open_envelope(
             b64url_decode(message["wire"]),
@@ -213,12 +225,21 @@ def handle_message(
         description = apply_message(session, keys, opened, now=now)
         summary.applied += 1
         log.info("applied %s from %s: %s", message["id"], sender, description)
+        if opened.header.kind is Kind.REFERRAL:
+            new_case = b64url_encode(opened.header.thread)
+    except CaseNotKnownYet:
+        session.rollback()
+        _hold(session, opened)  # remembered and acknowledged like an applied message
+        summary.held += 1
+        log.info("message %s from %s held back until its case arrives", message["id"], sender)
     except (ProtocolError, NotApplied, PartnerUnavailable) as refused:
         session.rollback()  # nothing of a refused message is kept, except that it was handled
         _set_aside(message, sender, refused, summary)
     session.add(PendingAck(message_id=message["id"]))
     sync_state(session).inbox_after = max(sync_state(session).inbox_after, int(message["seq"]))
     session.commit()
+    if new_case is not None:
+        apply_held(session, keys, now, summary, thread=new_case)
 
 
 def _refresh_sender(session: Session, keys: NodeKeys, sender: str) -> None:
@@ -239,6 +260,69 @@ def _set_aside(message: dict, sender: str, refused: Exception, summary: SyncSumm
     summary.rejected += 1
     summary.problems.append(f"message {message['id']} from {sender} set aside: {refused}")
     log.warning("message %s from %s set aside: %s", message["id"], sender, refused)
+
+
+def _hold(session: Session, opened: OpenedMessage) -> None:
+    """Keep an authentic message whose case is not here yet; no commit here.
+
+    Its referral may simply be behind it on the relay (the node tolerates out-of-order
+    arrival), so setting it aside would lose it. The id is remembered in the same transaction
+    (the rollback before this dropped it), so a re-delivery is still refused as a replay.
+    """
+    header = opened.header
+    DbSeenIds(session).remember(header.sender, header.message_id, header.expires)
+    session.add(
+        HeldMessage(
+            sender=header.sender,
+            message_id=b64url_encode(header.message_id),
+            recipient=header.recipient,
+            thread=b64url_encode(header.thread),
+            kind=header.kind.value,
+            created=header.created,
+            expires=header.expires,
+            payload=opened.payload,
+        )
+    )
+
+
+def apply_held(
+    session: Session, keys: NodeKeys, now: int, summary: SyncSummary, thread: str | None = None
+) -> None:
+    """Apply the held messages whose case is here now (of ``thread`` only, if given), oldest
+    first, each in its own transaction; drop those that expired while waiting."""
+    for held in list(session.scalars(select(HeldMessage).where(HeldMessage.expires < now))):
+        log.warning(
+            "held message %s from %s dropped: it expired before its case %s arrived",
+            held.message_id,
+            held.sender,
+            held.thread,
+        )
+        session.delete(held)
+    session.commit()
+    query = select(HeldMessage).join(Referral, Referral.id == HeldMessage.thread)
+    if thread is not None:
+        query = query.where(HeldMessage.thread == thread)
+    query = query.order_by(HeldMessage.created, HeldMessage.message_id)
+    for held in list(session.scalars(query)):
+        message = {"id": held.message_id}
+        header = Header(
+            message_id=b64url_decode(held.message_id, length=16),
+            kind=Kind(held.kind),
+            sender=held.sender,
+            recipient=held.recipient,
+            thread=b64url_decode(held.thread, length=16),
+            created=held.created,
+            expires=held.expires,
+        )
+        try:
+            description = apply_message(session, keys, OpenedMessage(header, held.payload), now=now)
+            summary.applied += 1
+            log.info("applied held %s from %s: %s", held.message_id, held.sender, description)
+        except (NotApplied, PartnerUnavailable) as refused:
+            session.rollback()  # a real rule violation, now that the case is known
+            _set_aside(message, header.sender, refused, summary)
+        session.delete(held)
+        session.commit()
 
 
 def send_pending_acks(session: Session, keys: NodeKeys) -> None:

@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from node.extensions import db
+from node.inbound import WITHDRAWN_FOR_ANOTHER
 from node.keys import EXTENSION_KEY
 from node.models import Referral, User
 from node.referral_form import SPECS
@@ -40,6 +41,16 @@ def sites(hub, tmp_path_factory):
     yield a, b
     accounts.PASSWORD_HASHER = hasher
     accounts._dummy_hash.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def third(sites, hub, tmp_path_factory):
+    """A third candidate: Asociatia FREE's node, with a caseworker."""
+    c = make_node(hub, tmp_path_factory.mktemp("pages-c"), "Asociatia FREE")
+    c.app.extensions[EXTENSION_KEY] = c.keys
+    with c.app.app_context():
+        accounts.create_user(db.session, User, "case@free.example", PASSWORD, "caseworker")
+    return c
 
 
 def signed_in(node: TestNode, email: str):
@@ -215,3 +226,81 @@ def test_pages_link_the_stylesheet_and_cases(sites):
     html = page(atina, "/cases/")
     assert 'href="/static/node.css"' in html and 'href="/cases/"' in html
     assert a.app.test_client().get("/static/node.css").status_code == 200
+
+
+def name(node: TestNode) -> str:
+    return node.keys.enrolment.organisation_name
+
+
+def test_a_case_offered_to_two_partners_goes_to_the_first_to_accept(sites, third):
+    a, b = sites
+    c = third
+    atina = signed_in(a, "case@atina.example")
+    found = page(atina, "/cases/new?q=Payoke")
+    assert (
+        f'type="checkbox" id="organisation-1" name="organisation" value="{b.organisation_id}"'
+        in found
+    )
+    chosen = [b.organisation_id, c.organisation_id]
+    step_2 = page(atina, f"/cases/new?organisation={chosen[0]}&organisation={chosen[1]}")
+    assert (
+        f"This referral is offered to: {name(b)}, {name(c)}. The first to accept takes it" in step_2
+    )
+    for organisation_id in chosen:
+        assert f'type="hidden" name="organisation" value="{organisation_id}"' in step_2
+    before = count_cases(a)
+    payload = with_code("RO-2026-0506")
+    response = atina.post(
+        "/cases/new",
+        data={"csrf_token": csrf(step_2), "organisation": chosen, **form_data(payload)},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    first = a.case(CASE_LINK.search(response.headers["Location"]).group(1))
+    assert first.offer_id is not None and count_cases(a) == before + 2
+    with a.app.app_context():
+        query = select(Referral).where(Referral.offer_id == first.offer_id)
+        offer = {case.partner_organisation_id: case.id for case in db.session.scalars(query)}
+    assert set(offer) == set(chosen)
+    assert "Offered to 2 organisations" in page(atina, "/cases/")
+    assert "The first to accept takes it" in page(atina, f"/cases/{first.id}")
+
+    a.sync()
+    b.sync()
+    c.sync()
+    copy_b, copy_c = offer[b.organisation_id], offer[c.organisation_id]
+    assert b.case(copy_b).status == c.case(copy_c).status == "delivered"
+    payoke = signed_in(b, "case@payoke.example")
+    token = csrf(page(payoke, f"/cases/{copy_b}"))
+    accepted = payoke.post(
+        f"/cases/{copy_b}/status", data={"csrf_token": token, "status": "accepted"}
+    )
+    assert accepted.status_code == 302
+    b.sync()
+    a.sync()
+    c.sync()
+
+    assert c.case(copy_c).status == "withdrawn"
+    free = page(signed_in(c, "case@free.example"), f"/cases/{copy_c}")
+    assert "<strong>withdrawn</strong>" in free and WITHDRAWN_FOR_ANOTHER in free
+    assert "Accept the referral" not in free
+    assert (a.case(copy_b).status, a.case(copy_c).status) == ("accepted", "withdrawn")
+    for url in ("/cases/", f"/cases/{copy_c}", f"/cases/{copy_b}"):
+        assert f"{name(b)} took it" in page(atina, url)
+
+
+def test_an_offer_to_more_than_five_partners_is_refused(sites):
+    a, b = sites
+    atina = signed_in(a, "case@atina.example")
+    six = [b.organisation_id, *(f"organisation-{n}" for n in range(5))]
+    query = "&".join(f"organisation={organisation_id}" for organisation_id in six)
+    refused = page(atina, f"/cases/new?q=Payoke&{query}", status=400)
+    assert "You chose 6 organisations: a referral can be offered to at most 5 at once" in refused
+    assert f'value="{b.organisation_id}" checked' in refused  # the ticks are kept
+    before = count_cases(a)
+    token = csrf(page(atina, f"/cases/new?organisation={b.organisation_id}"))
+    response = atina.post(
+        "/cases/new",
+        data={"csrf_token": token, "organisation": six, **form_data(with_code("RO-2026-0507"))},
+    )
+    assert response.status_code == 400 and "at most 5" in response.get_data(as_text=True)
+    assert count_cases(a) == before
