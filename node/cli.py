@@ -308,7 +308,7 @@ def referral(data_dir: Path, referral_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(detail, indent=2, ensure_ascii=False))
         return
-    for name in ("id", "role", "status", "partner_organisation_id", "requested_by", "updated"):
+    for name in ("id", "role", "status", "partner_organisation_id", "author", "updated"):
         click.echo(f"{name.replace('_', ' ')}: {detail[name]}")
     for event in detail["events"]:
         text = " ".join(str(event[k]) for k in ("status", "message", "reason") if event[k])
@@ -322,7 +322,7 @@ def referral_summary(case: Any) -> dict[str, Any]:
         "status": case.status,
         "partner_node_id": case.partner_node_id,
         "partner_organisation_id": case.partner_organisation_id,
-        "requested_by": case.requested_by,
+        "author": case.author,
         "created": case.created.isoformat(),
         "updated": case.updated.isoformat(),
     }

@@ -62,7 +62,7 @@ def apply_referral(session: Session, keys: NodeKeys, opened: OpenedMessage, now:
         status="sent",
         payload=payload,
         message_id=message_id,
-        requested_by=payload["sender_contact"]["name"],
+        author=payload["sender_contact"]["name"],
         created=as_datetime(header.created),
         updated=as_datetime(now),
     )

@@ -78,7 +78,9 @@ class Referral(Base):
     payload: Mapped[dict[str, Any]] = mapped_column()
     message_id: Mapped[str] = mapped_column(String(22))  # the referral envelope's id
     offer_id: Mapped[str | None] = mapped_column(String(22), index=True)  # one request, n offers
-    requested_by: Mapped[str] = mapped_column(String(320))
+    author: Mapped[str] = mapped_column(
+        String(320)
+    )  # who wrote the referral (staff, not the person)
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -73,7 +73,7 @@ def create_referral(
     keys: NodeKeys,
     payload: dict[str, Any],
     organisation_ids: list[str],
-    requested_by: str,
+    author: str,
     *,
     now: int | None = None,
     attachments: list[tuple[str, str, bytes]] | None = None,
@@ -94,7 +94,7 @@ def create_referral(
     targets = _targets(session, keys, organisation_ids)
     offer_id = b64url_encode(new_id()) if len(targets) > 1 else None
     cases = [
-        _queue_referral(session, keys, payload, files, org, record, requested_by, offer_id, now)
+        _queue_referral(session, keys, payload, files, org, record, author, offer_id, now)
         for org, record in targets
     ]
     session.commit()
@@ -108,7 +108,7 @@ def _queue_referral(
     files: list[NewFile],
     organisation_id: str,
     record: Any,
-    requested_by: str,
+    author: str,
     offer_id: str | None,
     now: int,
 ) -> Referral:
@@ -121,7 +121,7 @@ def _queue_referral(
         status="draft",
         payload=payload,
         offer_id=offer_id,
-        requested_by=requested_by,
+        author=author,
         created=as_datetime(now),
         updated=as_datetime(now),
     )
@@ -135,7 +135,7 @@ def _queue_referral(
     case.message_id = item.id
     session.add(case)
     link_blobs(session, references, item)
-    set_status(session, case, "sent", item.id, "out", requested_by)
+    set_status(session, case, "sent", item.id, "out", author)
     keep_files(session, case, queued)
     return case
 
