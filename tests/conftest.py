@@ -71,3 +71,18 @@ def ponte_process(*args: str) -> Iterator[subprocess.Popen[str]]:
 @pytest.fixture
 def data_dir(tmp_path):
     return tmp_path / "data"
+
+
+@pytest.fixture
+def fast_hashing(monkeypatch):
+    """Argon2id still, with cheap parameters: some modules hash a few hundred times."""
+    from argon2 import PasswordHasher
+
+    from ponte import accounts
+
+    monkeypatch.setattr(
+        accounts, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+    accounts._dummy_hash.cache_clear()
+    yield
+    accounts._dummy_hash.cache_clear()

@@ -42,15 +42,7 @@ T0 = dt.datetime(2030, 3, 1, 9, 0, tzinfo=dt.UTC)
 DEFAULT_HASHER = accounts.PASSWORD_HASHER
 
 
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    """Argon2id still, with cheap parameters: the suite hashes a few hundred times."""
-    monkeypatch.setattr(
-        accounts, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-    accounts._dummy_hash.cache_clear()
-    yield
-    accounts._dummy_hash.cache_clear()
+pytestmark = pytest.mark.usefixtures("fast_hashing")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import datetime as dt
 import re
 
 import pytest
-from argon2 import PasswordHasher
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -17,7 +16,6 @@ from hub.extensions import db
 from hub.identity import EXTENSION_KEY, hub_identity
 from hub.models import AdminUser, AuditEntry, Invitation, Node
 from node.oauth_client import token_request_form
-from ponte import accounts
 from ponte.accounts import create_user
 from ponte.cli import main
 from protocol import NodeIdentity, enrolment_proof, fingerprint, invitation_hash, verify_attestation
@@ -36,15 +34,7 @@ ORGANISATIONS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    """Argon2id still, with cheap parameters."""
-    monkeypatch.setattr(
-        accounts, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-    accounts._dummy_hash.cache_clear()
-    yield
-    accounts._dummy_hash.cache_clear()
+pytestmark = pytest.mark.usefixtures("fast_hashing")
 
 
 @pytest.fixture
