@@ -10,6 +10,7 @@ from hub import enrolment
 from hub.extensions import db
 from hub.identity import hub_fingerprint, hub_identity, hub_record
 from hub.oauth import require_token
+from hub.publishing import deliver_backlog
 from ponte.csrf import csrf
 from ponte.params import query_args
 from ponte.problems import ProblemError, problem
@@ -52,6 +53,7 @@ def enrol() -> tuple[Response, int]:
     node = enrolment.redeem_invitation(
         db.session, hub_identity(), body["invitation"], body["key_record"], body["proof"]
     )
+    deliver_backlog(db.session, hub_identity(), node)  # recent members-only items
     return jsonify(
         {
             "node_id": node.id,

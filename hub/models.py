@@ -198,3 +198,87 @@ class RelayBlob(Base):
     expires: Mapped[int] = mapped_column(BigInteger, index=True)
     state: Mapped[str] = mapped_column(String(10), default="stored")  # stored|fetched|expired
     posted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PublicationItem(Base):
+    """An item the secretariat writes: its current text and where it is in its life
+    (draft, scheduled, published, retracted). Every live version is also kept signed
+    (``SignedPublication``); every saved version is kept in ``ItemRevision``."""
+
+    __tablename__ = "publication_item"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    body_markdown: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(20))
+    topics: Mapped[list[Any]] = mapped_column(default=list)
+    countries: Mapped[list[Any]] = mapped_column(default=list)
+    audience: Mapped[str] = mapped_column(String(10), default="public")  # public|members
+    state: Mapped[str] = mapped_column(String(12), default="draft", index=True)
+    url: Mapped[str | None] = mapped_column(String(2000))
+    event: Mapped[dict[str, Any] | None] = mapped_column()  # starts, ends, place, online_url
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    file_media_type: Mapped[str | None] = mapped_column(String(100))
+    file_data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    credit: Mapped[dict[str, Any] | None] = mapped_column()  # a member's contribution
+    publish_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320))
+    revision: Mapped[int] = mapped_column(Integer, default=0)  # last signed revision
+    retraction_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ItemRevision(Base):
+    """One saved version of an item: who saved it, when, what it said."""
+
+    __tablename__ = "item_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("publication_item.id"), index=True)
+    saved_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    saved_by: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(20))  # created|edited|published|retracted...
+    snapshot: Mapped[dict[str, Any]] = mapped_column()
+
+
+class SignedPublication(Base):
+    """A revision of an item as signed by the hub key (``{"statement", "signature"}``), in
+    the order of signing: the public API and the feeds' cache version follow ``seq``."""
+
+    __tablename__ = "signed_publication"
+    __table_args__ = (UniqueConstraint("item_id", "revision"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("publication_item.id"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    audience: Mapped[str] = mapped_column(String(10), index=True)
+    document: Mapped[dict[str, Any]] = mapped_column()
+    signed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MemberContribution(Base):
+    """An item a member node proposed (its signed document), waiting for the secretariat."""
+
+    __tablename__ = "member_contribution"
+    __table_args__ = (UniqueConstraint("node_id", "contribution_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("node.id"), index=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organization.id"))
+    contribution_id: Mapped[str] = mapped_column(String(100))
+    submitted_at: Mapped[int] = mapped_column(BigInteger)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    document: Mapped[dict[str, Any]] = mapped_column()
+    state: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    item_id: Mapped[str | None] = mapped_column(ForeignKey("publication_item.id"))
+    organization: Mapped[Organization] = relationship()
+
+    @property
+    def item(self) -> dict[str, Any]:
+        return self.document["statement"]["item"]

@@ -10,7 +10,7 @@ Choices (RFC 7523 section 3, RFC 6749 section 3.3):
 - Every failed client assertion (bad signature, another node's key, expired, exp too far
   ahead, wrong aud, missing or replayed jti, unknown or revoked node) is ``invalid_client``.
 - ``scope`` is required: a node asks for what it needs (``relay``, ``directory:write``,
-  ``feeds:read``), so no token carries more than that by accident.
+  ``feeds:read``, ``contribute``), so no token carries more than that by accident.
 - A refused token request changes nothing: its transaction is rolled back, jti included.
 """
 
@@ -65,7 +65,7 @@ from protocol import PublicKeyRecord
 from protocol.canonical import b64url_encode
 from protocol.errors import ProtocolError
 
-SCOPES = ("relay", "directory:write", "feeds:read")
+SCOPES = ("relay", "directory:write", "feeds:read", "contribute")
 GRANT_TYPE = "client_credentials"
 AUTH_METHOD = "private_key_jwt"
 ASSERTION_ALG = "EdDSA"

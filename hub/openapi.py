@@ -514,7 +514,7 @@ OAUTH_PATHS: dict[str, Any] = {
                                 "scope": {
                                     "type": "string",
                                     "description": "relay, directory:write, "
-                                    "feeds:read (space-separated)",
+                                    "feeds:read, contribute (space-separated)",
                                 },
                                 "client_assertion_type": {"const": JWT_BEARER},
                                 "client_assertion": {"type": "string"},

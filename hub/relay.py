@@ -15,8 +15,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from directory.models import utcnow
+from hub.identity import HUB_NODE_ID
 from hub.models import Node, RelayBlob, RelayMessage, RelayNotice
-from protocol import Envelope, EnvelopeRejected, b64url_encode
+from protocol import Envelope, EnvelopeRejected, Header, b64url_encode
 from protocol.padding import MAX_ATTACHMENT_BUCKET, is_bucket_size
 
 INBOX_LIMIT = 100
@@ -62,9 +63,21 @@ def accept_envelope(
     _check_recipient(session, header.recipient)
     if header.expires <= now:
         raise RelayError(400, "expired", "The envelope has already expired.")
+    message = _queue(session, header, wire, digest)
+    session.commit()
+    return Accepted(message, created=True)
+
+
+def queue_hub_envelope(session: Session, wire: bytes) -> RelayMessage:
+    """Queue an envelope the hub itself sealed (a members-only publication); no commit."""
+    header = Envelope.from_wire(wire).header
+    return _queue(session, header, wire, hashlib.sha256(wire).hexdigest())
+
+
+def _queue(session: Session, header: Header, wire: bytes, digest: str) -> RelayMessage:
     message = RelayMessage(
-        message_id=message_id,
-        sender=sender.id,
+        message_id=b64url_encode(header.message_id),
+        sender=header.sender,
         recipient=header.recipient,
         kind=header.kind.value,
         created=header.created,
@@ -74,8 +87,7 @@ def accept_envelope(
         wire=wire,
     )
     session.add(message)
-    session.commit()
-    return Accepted(message, created=True)
+    return message
 
 
 def _check_recipient(session: Session, recipient_id: str) -> None:
@@ -124,6 +136,8 @@ def acknowledge(
 
 def _settle(session: Session, message: RelayMessage, status: str, at: dt.datetime) -> None:
     message.state, message.wire, message.settled_at = status, None, at
+    if message.sender == HUB_NODE_ID:
+        return  # the hub's own deliveries: nobody reads notices for them
     session.add(
         RelayNotice(
             sender=message.sender,

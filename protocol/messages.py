@@ -29,6 +29,7 @@ from protocol.fields import (
     text,
 )
 from protocol.padding import MAX_ATTACHMENT_BUCKET
+from protocol.publication import check_publication
 
 
 class Kind(StrEnum):
@@ -81,7 +82,6 @@ CONSENT_SCOPES = (
     "follow_up_contact",
 )
 REFERRAL_STATUSES = ("accepted", "declined", "in_progress", "completed", "withdrawn")
-ITEM_KINDS = ("newsletter", "news", "event", "call_for_partners", "policy_update", "resource")
 
 # Case codes must hold a digit, so that a name cannot pass for a code ("RO-2026-014").
 CASE_CODE = r"(?=[^0-9]*[0-9])[A-Za-z0-9][A-Za-z0-9/_.-]{1,39}"
@@ -209,16 +209,11 @@ REFERRAL_UPDATE: Mapping[str, Field] = {
     "attachments": optional(ATTACHMENTS),
 }
 
+# A newsletter envelope carries one signed publication (publication.py, SPEC.md 4.6): the
+# node checks the statement's signature with the pinned hub key before it shows the item.
 NEWSLETTER: Mapping[str, Field] = {
-    "item_id": required(text(100)),
-    "item_kind": required(choice(*ITEM_KINDS)),
-    "title": required(text(300)),
-    "body_markdown": required(text(1_500_000)),
-    "language": required(text(20, pattern=LANGUAGE)),
-    "topics": optional(list_of(text(100))),
-    "countries": optional(list_of(text(2, pattern=COUNTRY), max_items=60)),
-    "published": required(integer(0, 2**53 - 1)),
-    "url": optional(text(2000, pattern=r"https?://\S+")),
+    "statement": required(check_publication),
+    "signature": required(b64_bytes(64)),
 }
 
 RECEIPT: Mapping[str, Field] = {

@@ -157,7 +157,7 @@ def test_metadata_document(hub_app):
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
-        "scopes_supported": ["relay", "directory:write", "feeds:read"],
+        "scopes_supported": ["relay", "directory:write", "feeds:read", "contribute"],
         "response_types_supported": [],
     }
 

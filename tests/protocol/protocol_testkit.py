@@ -19,6 +19,7 @@ from protocol import (
 )
 from protocol.canonical import MAX_SAFE_INTEGER
 from protocol.keystore import KdfLimits
+from protocol.publication import sign_publication
 
 # A fixed clock: every identity is valid from T0 for two years; envelopes are sealed at NOW.
 T0 = 1_700_000_000
@@ -32,6 +33,7 @@ ALICE = NodeIdentity.generate("ngo-alba-ro", now=T0)
 BOB = NodeIdentity.generate("ngo-casa-it", now=T0)
 CAROL = NodeIdentity.generate("ngo-hilfe-de", now=T0)
 MALLORY = NodeIdentity.generate("ngo-mallory", now=T0)
+HUB = NodeIdentity.generate("ponte-hub", now=T0)
 
 DIRECTORY: dict[str, list[PublicKeyRecord]] = {
     identity.node_id: [identity.public_record()] for identity in (ALICE, BOB, CAROL, MALLORY)
@@ -104,8 +106,18 @@ def return_referral() -> dict[str, Any]:
 
 
 def newsletter(body: str = "# Hello\n\nNews from Alba.") -> dict[str, Any]:
+    """A newsletter payload: one publication signed by HUB (publication.py)."""
+    return sign_publication(HUB, publication_statement(body))
+
+
+def publication_statement(body: str = "# Hello\n\nNews from Alba.") -> dict[str, Any]:
     return {
+        "publisher": HUB.node_id,
+        "key_version": 1,
         "item_id": "alba-2026-01",
+        "revision": 1,
+        "status": "published",
+        "audience": "members",
         "item_kind": "newsletter",
         "title": "January news",
         "body_markdown": body,
@@ -113,6 +125,7 @@ def newsletter(body: str = "# Hello\n\nNews from Alba.") -> dict[str, Any]:
         "topics": ["returns", "shelter"],
         "countries": ["RO", "IT"],
         "published": NOW,
+        "updated": NOW,
         "url": "https://alba.example/news/2026-01",
     }
 

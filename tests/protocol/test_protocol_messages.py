@@ -331,8 +331,8 @@ def test_referral_update_needs_status_or_message():
 )
 def test_newsletter_rules(change, field):
     payload = newsletter()
-    payload.update(change)
-    assert rejected(Kind.NEWSLETTER, payload).field == field
+    payload["statement"].update(change)
+    assert rejected(Kind.NEWSLETTER, payload).field == f"statement.{field}"
 
 
 def test_newsletter_body_may_be_a_megabyte_and_a_half():

@@ -1,0 +1,511 @@
+"""Secretariat publishing: items and their life (draft, scheduled, published, retracted),
+a signed revision for every live version, members-only delivery through the relay.
+
+The web editor (hub.publishing_pages), the API (hub.publications_api), the feeds (hub.feeds)
+and ``ponte hub publish`` all go through these functions. Public functions commit; the
+``_`` helpers leave that to their caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pycountry
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from directory.models import utcnow
+from hub.enrolment import audit
+from hub.identity import hub_identity
+from hub.models import ItemRevision, Node, PublicationItem, SignedPublication
+from hub.relay import queue_hub_envelope
+from ponte.topics import TOPICS
+from protocol import Kind, NodeIdentity, PublicKeyRecord, ValidationError, b64url_encode, seal
+from protocol.publication import AUDIENCES, ITEM_KINDS, MEDIA_TYPE, check_item, sign_publication
+
+MAX_TITLE = 300
+MAX_BODY_CHARS = 200_000  # a long newsletter is ~30,000; a members' envelope must stay < 2 MiB
+MAX_FILE_BYTES = 3 * 1024 * 1024  # under the hub's 4 MiB request limit
+MAX_TOPICS = 20
+MAX_COUNTRIES = 60
+MEMBERS_DELIVERY_TTL = 60 * 86400  # a node offline longer misses it (the relay keeps 90 days)
+BACKLOG_DAYS = 90  # a newly enrolled node receives the members-only items of this period
+URL = re.compile(r"https?://[^\s<>\"]+")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class PublishingError(Exception):
+    """A request the publishing rules refuse; ``field`` names the culprit where there is one."""
+
+    def __init__(self, field: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.field, self.message, self.status = field, message, status
+
+
+@dataclass
+class ItemFile:
+    name: str
+    media_type: str
+    data: bytes
+
+
+@dataclass
+class ItemDraft:
+    """What an author writes; ``check_draft`` normalises and validates it."""
+
+    kind: str
+    title: str
+    body_markdown: str
+    language: str = "en"
+    topics: list[str] = field(default_factory=list)
+    countries: list[str] = field(default_factory=list)
+    audience: str = "public"
+    url: str | None = None
+    event: dict[str, Any] | None = None  # starts, ends, place, online_url (times: epoch s)
+    file: ItemFile | None = None
+
+    def protocol_item(self) -> dict[str, Any]:
+        """The draft as the protocol's ``item`` object (publication.py)."""
+        item: dict[str, Any] = {
+            "item_kind": self.kind,
+            "title": self.title,
+            "body_markdown": self.body_markdown,
+            "language": self.language,
+            "topics": self.topics,
+            "countries": self.countries,
+        }
+        if self.url:
+            item["url"] = self.url
+        if self.event is not None:
+            item["event"] = self.event
+        return item
+
+
+def check_draft(draft: ItemDraft) -> ItemDraft:
+    """Raise :class:`PublishingError` naming the field unless the draft can be published."""
+    if draft.kind not in ITEM_KINDS:
+        raise PublishingError("kind", f"Choose a kind: {', '.join(ITEM_KINDS)}.")
+    draft.title = _plain_line(draft.title, "title", MAX_TITLE)
+    draft.body_markdown = (draft.body_markdown or "").replace("\r\n", "\n")
+    if not draft.body_markdown.strip():
+        raise PublishingError("body_markdown", "Write the text of the item.")
+    if len(draft.body_markdown) > MAX_BODY_CHARS:
+        raise PublishingError(
+            "body_markdown", f"The text is too long: at most {MAX_BODY_CHARS:,} characters."
+        )
+    if CONTROL.search(draft.body_markdown):
+        raise PublishingError("body_markdown", "The text holds control characters.")
+    draft.language = _language(draft.language)
+    draft.topics = _topics(draft.topics)
+    draft.countries = _countries(draft.countries)
+    if draft.audience not in AUDIENCES:
+        raise PublishingError("audience", "Choose public or members only.")
+    draft.url = _url(draft.url, "url")
+    draft.event = _event(draft)
+    _file(draft)
+    try:
+        check_item(draft.protocol_item())
+    except ValidationError as error:  # a rule above should have caught it first
+        raise PublishingError(error.field.split(".")[-1], str(error)) from error
+    return draft
+
+
+def _plain_line(value: str | None, name: str, limit: int) -> str:
+    value = " ".join((value or "").split())
+    if not value:
+        raise PublishingError(name, "This cannot be empty.")
+    if len(value) > limit:
+        raise PublishingError(name, f"At most {limit} characters.")
+    if CONTROL.search(value):
+        raise PublishingError(name, "Control characters are not allowed.")
+    return value
+
+
+def _language(code: str | None) -> str:
+    code = (code or "").strip().lower()
+    if not re.fullmatch(r"[a-z]{2}", code) or pycountry.languages.get(alpha_2=code) is None:
+        raise PublishingError("language", "Give the language as a two-letter ISO 639-1 code.")
+    return code
+
+
+def _topics(topics: list[str]) -> list[str]:
+    chosen = list(dict.fromkeys(topic.strip() for topic in topics if topic.strip()))
+    unknown = [topic for topic in chosen if topic not in TOPICS]
+    if unknown:
+        raise PublishingError("topics", f"Unknown topic {unknown[0][:60]!r}.")
+    if len(chosen) > MAX_TOPICS:
+        raise PublishingError("topics", f"At most {MAX_TOPICS} topics.")
+    return chosen
+
+
+def _countries(countries: list[str]) -> list[str]:
+    chosen = list(dict.fromkeys(code.strip().upper() for code in countries if code.strip()))
+    for code in chosen:
+        if not re.fullmatch(r"[A-Z]{2}", code) or pycountry.countries.get(alpha_2=code) is None:
+            raise PublishingError("countries", f"Unknown country code {code[:10]!r}.")
+    if len(chosen) > MAX_COUNTRIES:
+        raise PublishingError("countries", f"At most {MAX_COUNTRIES} countries.")
+    return chosen
+
+
+def _url(value: str | None, name: str) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    if len(value) > 2000 or not URL.fullmatch(value):
+        raise PublishingError(name, "Give a web address starting with https:// or http://.")
+    return value
+
+
+def _event(draft: ItemDraft) -> dict[str, Any] | None:
+    if draft.kind != "event":
+        if draft.event:
+            raise PublishingError("event", "Only an event has a date and place.")
+        return None
+    event = dict(draft.event or {})
+    if not isinstance(event.get("starts"), int):
+        raise PublishingError("event_starts", "Give the date and time the event starts.")
+    checked: dict[str, Any] = {"starts": event["starts"]}
+    if event.get("ends") is not None:
+        if not isinstance(event["ends"], int) or event["ends"] < event["starts"]:
+            raise PublishingError("event_ends", "An event cannot end before it starts.")
+        checked["ends"] = event["ends"]
+    if event.get("place"):
+        checked["place"] = _plain_line(event["place"], "event_place", 300)
+    online = _url(event.get("online_url"), "event_online_url")
+    if online:
+        checked["online_url"] = online
+    return checked
+
+
+def _file(draft: ItemDraft) -> None:
+    if draft.file is None:
+        return
+    if draft.kind != "resource":
+        raise PublishingError("file", "Only a resource carries a file.")
+    if len(draft.file.data) > MAX_FILE_BYTES:
+        raise PublishingError("file", f"The file is too large: at most {MAX_FILE_BYTES:,} bytes.")
+    draft.file.name = _plain_line(draft.file.name.replace("/", "_"), "file", 200)
+    if not re.fullmatch(MEDIA_TYPE, draft.file.media_type or ""):
+        draft.file.media_type = "application/octet-stream"
+
+
+# -- the life of an item --------------------------------------------------------------------
+
+
+def create_item(
+    session: Session, draft: ItemDraft, actor: str, credit: dict[str, str] | None = None
+) -> PublicationItem:
+    """A new draft (nothing is published yet)."""
+    item = PublicationItem(id=str(uuid.uuid4()), created_by=actor, credit=credit)
+    _apply(item, check_draft(draft))
+    session.add(item)
+    session.flush()
+    _remember(session, item, actor, "created")
+    audit(session, actor, "item.created", item.id, item.title)
+    session.commit()
+    return item
+
+
+def edit_item(
+    session: Session,
+    item: PublicationItem,
+    draft: ItemDraft,
+    actor: str,
+    identity_: NodeIdentity | None = None,
+) -> PublicationItem:
+    """Save a new version; a published item is signed (and delivered) again at once."""
+    if item.state == "retracted":
+        raise PublishingError("state", "A retracted item cannot be edited.", 409)
+    draft = check_draft(draft)
+    if item.revision and draft.audience != item.audience:
+        raise PublishingError(
+            "audience",
+            "The audience cannot change once an item was published: retract it and "
+            "publish a new item instead.",
+            409,
+        )
+    _apply(item, draft, keep_file=draft.file is None)
+    _remember(session, item, actor, "edited")
+    if item.state == "published":
+        _sign_and_deliver(session, item, identity_ or signing_identity(), _now())
+    audit(session, actor, "item.edited", item.id, item.title)
+    session.commit()
+    return item
+
+
+def publish_item(
+    session: Session, item: PublicationItem, actor: str, identity_: NodeIdentity | None = None
+) -> PublicationItem:
+    """Publish a draft or scheduled item now: sign it; deliver it if it is members-only."""
+    if item.state not in ("draft", "scheduled"):
+        raise PublishingError("state", f"This item is already {item.state}.", 409)
+    identity = identity_ or signing_identity()
+    claimed = session.execute(
+        update(PublicationItem)
+        .where(PublicationItem.id == item.id, PublicationItem.state == item.state)
+        .values(state="published")
+    )
+    if claimed.rowcount != 1:  # another worker published it a moment ago
+        session.rollback()
+        raise PublishingError("state", "This item was published meanwhile.", 409)
+    session.refresh(item)
+    now = _now()
+    item.published_at, item.publish_at = item.published_at or now, None
+    _sign_and_deliver(session, item, identity, now)
+    _remember(session, item, actor, "published")
+    audit(session, actor, "item.published", item.id, item.title)
+    session.commit()
+    return item
+
+
+def schedule_item(
+    session: Session, item: PublicationItem, at: dt.datetime, actor: str
+) -> PublicationItem:
+    if item.state not in ("draft", "scheduled"):
+        raise PublishingError("state", f"This item is already {item.state}.", 409)
+    if at.tzinfo is None:
+        raise PublishingError("publish_at", "Give the time with its time zone.")
+    if at <= _now():
+        raise PublishingError("publish_at", "Choose a time in the future, or publish now.")
+    item.state, item.publish_at = "scheduled", at
+    _remember(session, item, actor, "scheduled")
+    audit(session, actor, "item.scheduled", item.id, f"{item.title} at {at.isoformat()}")
+    session.commit()
+    return item
+
+
+def unschedule_item(session: Session, item: PublicationItem, actor: str) -> PublicationItem:
+    if item.state != "scheduled":
+        raise PublishingError("state", "This item is not scheduled.", 409)
+    item.state, item.publish_at = "draft", None
+    _remember(session, item, actor, "unscheduled")
+    audit(session, actor, "item.unscheduled", item.id, item.title)
+    session.commit()
+    return item
+
+
+def retract_item(
+    session: Session,
+    item: PublicationItem,
+    reason: str,
+    actor: str,
+    identity_: NodeIdentity | None = None,
+) -> PublicationItem:
+    """Withdraw a published item: it leaves the feeds; nodes receive a signed retraction."""
+    if item.state != "published":
+        raise PublishingError("state", "Only a published item can be retracted.", 409)
+    reason = " ".join((reason or "").split())
+    if not reason or len(reason) > 2000:
+        raise PublishingError("reason", "Say why the item is retracted (up to 2,000 characters).")
+    item.state, item.retraction_reason = "retracted", reason
+    _sign_and_deliver(session, item, identity_ or signing_identity(), _now())
+    _remember(session, item, actor, "retracted")
+    audit(session, actor, "item.retracted", item.id, f"{item.title}: {reason}")
+    session.commit()
+    return item
+
+
+def release_due(session: Session, identity_: NodeIdentity | None = None) -> int:
+    """Publish the scheduled items whose time has come; how many were published."""
+    due = session.scalars(
+        select(PublicationItem)
+        .where(PublicationItem.state == "scheduled", PublicationItem.publish_at <= _now())
+        .order_by(PublicationItem.publish_at)
+    ).all()
+    released = 0
+    for item in due:
+        try:
+            publish_item(session, item, "schedule", identity_)
+            released += 1
+        except PublishingError:
+            continue  # published by another worker
+    return released
+
+
+def signing_identity() -> NodeIdentity:
+    """The hub key that signs publications (a 503 problem while the keystore is locked)."""
+    return hub_identity()
+
+
+def _now() -> dt.datetime:
+    return utcnow().replace(microsecond=0)
+
+
+def _apply(item: PublicationItem, draft: ItemDraft, keep_file: bool = False) -> None:
+    item.kind, item.title, item.body_markdown = draft.kind, draft.title, draft.body_markdown
+    item.language, item.topics, item.countries = draft.language, draft.topics, draft.countries
+    item.audience, item.url, item.event = draft.audience, draft.url, draft.event
+    if draft.file is not None:
+        item.file_name, item.file_media_type = draft.file.name, draft.file.media_type
+        item.file_data = draft.file.data
+    elif not keep_file or draft.kind != "resource":
+        item.file_name = item.file_media_type = item.file_data = None
+    item.updated_at = _now()
+
+
+def snapshot(item: PublicationItem) -> dict[str, Any]:
+    """What a revision of the history shows (the file by name and size only)."""
+    return {
+        "kind": item.kind,
+        "title": item.title,
+        "body_markdown": item.body_markdown,
+        "language": item.language,
+        "topics": list(item.topics),
+        "countries": list(item.countries),
+        "audience": item.audience,
+        "url": item.url,
+        "event": item.event,
+        "file": item.file_name,
+        "state": item.state,
+    }
+
+
+def _remember(session: Session, item: PublicationItem, actor: str, action: str) -> None:
+    session.add(
+        ItemRevision(item_id=item.id, saved_by=actor, action=action, snapshot=snapshot(item))
+    )
+
+
+# -- signing and delivery ---------------------------------------------------------------------
+
+
+def statement_of(item: PublicationItem, hub: PublicKeyRecord, now: dt.datetime) -> dict[str, Any]:
+    """The publication statement (SPEC.md 4.6) of the item's current revision."""
+    assert item.published_at is not None
+    statement: dict[str, Any] = {
+        "publisher": hub.node_id,
+        "key_version": hub.key_version,
+        "item_id": item.id,
+        "revision": item.revision,
+        "status": "retracted" if item.state == "retracted" else "published",
+        "audience": item.audience,
+        "item_kind": item.kind,
+        "title": item.title,
+        "body_markdown": item.body_markdown,
+        "language": item.language,
+        "topics": list(item.topics),
+        "countries": list(item.countries),
+        "published": _epoch(item.published_at),
+        "updated": max(_epoch(now), _epoch(item.published_at)),
+    }
+    optional = {
+        "url": item.url,
+        "event": item.event,
+        "credit": item.credit,
+        "reason": item.retraction_reason if item.state == "retracted" else None,
+        "file": _file_reference(item),
+    }
+    statement.update({name: value for name, value in optional.items() if value})
+    return statement
+
+
+def _file_reference(item: PublicationItem) -> dict[str, Any] | None:
+    if item.file_data is None or item.file_name is None:
+        return None
+    return {
+        "name": item.file_name,
+        "media_type": item.file_media_type or "application/octet-stream",
+        "size": len(item.file_data),
+        "sha256": b64url_encode(hashlib.sha256(item.file_data).digest()),
+    }
+
+
+def _epoch(moment: dt.datetime) -> int:
+    if moment.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp())
+
+
+def _sign_and_deliver(
+    session: Session, item: PublicationItem, identity: NodeIdentity, now: dt.datetime
+) -> SignedPublication:
+    item.revision += 1
+    item.updated_at = now
+    document = sign_publication(identity, statement_of(item, identity.public_record(), now))
+    signed = SignedPublication(
+        item_id=item.id, revision=item.revision, audience=item.audience, document=document
+    )
+    session.add(signed)
+    if item.audience == "members":
+        nodes = session.scalars(select(Node).where(Node.revoked_at.is_(None))).all()
+        for node in nodes:
+            deliver(session, identity, node, document, now)
+    return signed
+
+
+def deliver(
+    session: Session, identity: NodeIdentity, node: Node, document: dict, now: dt.datetime
+) -> None:
+    """Queue one signed publication for ``node`` as a ``newsletter`` envelope."""
+    record = PublicKeyRecord.from_dict(node.current_key.record)
+    envelope = seal(
+        identity, record, Kind.NEWSLETTER, document, now=_epoch(now), ttl=MEMBERS_DELIVERY_TTL
+    )
+    queue_hub_envelope(session, envelope.to_wire())
+
+
+def deliver_backlog(session: Session, identity: NodeIdentity, node: Node) -> int:
+    """Give a newly enrolled node the members-only items of the last BACKLOG_DAYS."""
+    since = _now() - dt.timedelta(days=BACKLOG_DAYS)
+    items = session.scalars(
+        select(PublicationItem).where(
+            PublicationItem.state == "published",
+            PublicationItem.audience == "members",
+            PublicationItem.published_at >= since,
+        )
+    ).all()
+    for item in items:
+        latest = session.scalars(
+            select(SignedPublication).where(
+                SignedPublication.item_id == item.id, SignedPublication.revision == item.revision
+            )
+        ).one()
+        deliver(session, identity, node, latest.document, _now())
+    session.commit()
+    return len(items)
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def publication_version(session: Session) -> int:
+    """Changes with every signed revision: the feeds' cache key."""
+    return session.scalar(select(func.max(SignedPublication.seq))) or 0
+
+
+def public_items(session: Session) -> list[PublicationItem]:
+    """Published public items, newest first."""
+    return list(
+        session.scalars(
+            select(PublicationItem)
+            .where(PublicationItem.state == "published", PublicationItem.audience == "public")
+            .order_by(PublicationItem.published_at.desc(), PublicationItem.id)
+        )
+    )
+
+
+def signed_public(session: Session, after: int, limit: int) -> list[SignedPublication]:
+    """Signed revisions of public items after ``seq``, in signing order (nodes follow this)."""
+    return list(
+        session.scalars(
+            select(SignedPublication)
+            .where(SignedPublication.audience == "public", SignedPublication.seq > after)
+            .order_by(SignedPublication.seq)
+            .limit(limit)
+        )
+    )
+
+
+def latest_signed(session: Session, item_id: str) -> SignedPublication | None:
+    return session.scalars(
+        select(SignedPublication)
+        .where(SignedPublication.item_id == item_id)
+        .order_by(SignedPublication.revision.desc())
+        .limit(1)
+    ).first()
