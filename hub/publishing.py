@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from hub.enrolment import audit
 from hub.identity import hub_identity
 from hub.models import ItemRevision, Node, PublicationItem, SignedPublication
 from hub.relay import queue_hub_envelope
+from ponte.problems import ProblemError
 from ponte.topics import TOPICS
 from protocol import Kind, NodeIdentity, PublicKeyRecord, ValidationError, b64url_encode, seal
 from protocol.publication import AUDIENCES, ITEM_KINDS, MEDIA_TYPE, check_item, sign_publication
@@ -35,6 +37,8 @@ MAX_TOPICS = 20
 MAX_COUNTRIES = 60
 MEMBERS_DELIVERY_TTL = 60 * 86400  # a node offline longer misses it (the relay keeps 90 days)
 BACKLOG_DAYS = 90  # a newly enrolled node receives the members-only items of this period
+log = logging.getLogger(__name__)
+
 URL = re.compile(r"https?://[^\s<>\"]+")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -312,7 +316,11 @@ def retract_item(
 
 
 def release_due(session: Session, identity_: NodeIdentity | None = None) -> int:
-    """Publish the scheduled items whose time has come; how many were published."""
+    """Publish the scheduled items whose time has come; how many were published.
+
+    Called before feeds, the publications API and relay inboxes are served (and by
+    ``ponte hub publish-due``), so no clock process is needed. While the hub key is locked
+    the items wait (logged), and the request that triggered this is served as usual."""
     due = session.scalars(
         select(PublicationItem)
         .where(PublicationItem.state == "scheduled", PublicationItem.publish_at <= _now())
@@ -325,6 +333,10 @@ def release_due(session: Session, identity_: NodeIdentity | None = None) -> int:
             released += 1
         except PublishingError:
             continue  # published by another worker
+        except ProblemError as locked:
+            log.warning("scheduled items wait: %s", locked.detail)
+            session.rollback()
+            break
     return released
 
 

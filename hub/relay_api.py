@@ -16,6 +16,7 @@ from hub.enrolment_api import json_body
 from hub.extensions import db
 from hub.models import RelayBlob
 from hub.oauth import require_token
+from hub.publishing import release_due
 from ponte.csrf import csrf
 from ponte.params import int_arg, query_args
 from ponte.problems import ProblemError, invalid_parameter, problem
@@ -68,6 +69,7 @@ def post_envelope() -> tuple[Response, int]:
 @require_token("relay")
 def inbox() -> Response:
     after, limit = _paging()
+    release_due(db.session)  # members-only items scheduled for now go out with this poll
     messages = relay.inbox(db.session, g.node, after, limit, now=_relay_now())
     return jsonify(
         {

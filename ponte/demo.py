@@ -81,6 +81,32 @@ DEMO_REFERRAL = {
 }
 
 
+# What the secretariat publishes when the demo first starts: one public news item and one
+# members-only newsletter (delivered to the nodes as encrypted envelopes through the relay).
+DEMO_ITEMS = (
+    {
+        "kind": "news",
+        "title": "Ponte is open to member organisations",
+        "topics": ["transnational-assistance", "protection-and-assistance"],
+        "members_only": False,
+        "body": "The secretariat has opened **Ponte**, the platform's hub for cross-border "
+        "cooperation.\n\n- Find a partner abroad in the directory;\n- move a case to a "
+        "partner safely, encrypted end to end;\n- follow the platform's news in your own "
+        "language.\n\nAsk the secretariat for an invitation to connect your organisation.",
+    },
+    {
+        "kind": "newsletter",
+        "title": "Members' newsletter: working together on returns",
+        "topics": ["transnational-assistance", "identification"],
+        "members_only": True,
+        "body": "## For member organisations only\n\nThis newsletter reaches every enrolled "
+        "node as an encrypted envelope, signed by the secretariat's key.\n\n"
+        "Share your experience of assisted voluntary returns with the secretariat: what "
+        "worked, and what a partner abroad needed to know in time.",
+    },
+)
+
+
 @dataclass(frozen=True)
 class Service:
     label: str
@@ -183,6 +209,25 @@ def send_demo_referral(sender: Service, recipient: Service) -> None:
     )
 
 
+def publish_demo_items(hub: Service) -> None:
+    """Once: the secretariat publishes DEMO_ITEMS with `ponte hub publish`."""
+    marker = hub.data_dir / "demo-items.done"
+    if marker.exists():
+        return
+    for number, item in enumerate(DEMO_ITEMS):
+        body = hub.data_dir / f"demo-item-{number}.md"
+        body.write_text(str(item["body"]), encoding="utf-8")
+        command = ponte_command(
+            "hub", "publish", "--data-dir", str(hub.data_dir), "--kind", str(item["kind"]),
+            "--title", str(item["title"]), "--body-file", str(body), "--as", "demo@secretariat",
+        )  # fmt: skip
+        command += [arg for topic in item["topics"] for arg in ("--topic", topic)]
+        command += ["--members-only"] if item["members_only"] else []
+        run_step(command, hub.env, f"publishing {item['title']!r}")
+    marker.write_text("published\n", encoding="utf-8")
+    click.echo(f"The secretariat published {len(DEMO_ITEMS)} items (see {hub.url}news).")
+
+
 def wait_ready(service: Service, process: subprocess.Popen[bytes], deadline: float) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -217,6 +262,7 @@ def run_demo(data_dir: Path, base_port: int) -> None:
             enrol_member(hub, node)
             start(node, processes)
         send_demo_referral(*nodes)
+        publish_demo_items(hub)
         click.echo("\nPonte is running:")
         for service in (hub, *nodes):
             member = f" for {service.member[1][:40]}" if service.member else ""
