@@ -246,6 +246,9 @@ def validate_payload(kind: Kind | str, payload: Any) -> None:
         _referral_rules(payload)
     elif kind is Kind.REFERRAL_UPDATE and not ({"status", "message"} & set(payload)):
         raise ValidationError("status", "an update carries a status, a message or both")
+    elif kind is Kind.NEWSLETTER and payload["statement"]["audience"] != "members":
+        # public items travel through the public API; an envelope is for members only
+        raise ValidationError("statement.audience", "a newsletter carries a members-only item")
 
 
 def _referral_rules(payload: dict[str, Any]) -> None:

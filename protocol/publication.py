@@ -185,7 +185,8 @@ def verify_publication(hub: PublicKeyRecord, document: object) -> Publication:
     statement, signature = _split(document, "publication")
     if statement.get("publisher") != hub.node_id:
         raise ValidationError("statement.publisher", "is not the hub this node trusts")
-    if statement.get("key_version") != hub.key_version:
+    version = statement.get("key_version")
+    if type(version) is not int or version != hub.key_version:
         raise ValidationError("statement.key_version", "is not the version of the pinned hub key")
     _verify(hub, CONTEXT, statement, signature)
     return Publication(check_publication(statement), signature)

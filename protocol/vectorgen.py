@@ -19,12 +19,14 @@ import nacl.bindings
 import nacl.public
 
 from protocol.attachments import encrypt_attachment_with
-from protocol.canonical import b64url_encode, canonical_json
+from protocol.canonical import b64url_decode, b64url_encode, canonical_json
 from protocol.envelope import WIRE_MAGIC, Envelope, Header, padded_plaintext, signed_bytes
 from protocol.keys import NodeIdentity, fingerprint, safety_number, sign_statement
 from protocol.keystore import KdfLimits, seal_keystore_with
 from protocol.messages import Kind
 from protocol.padding import pad
+from protocol.publication import CONTEXT as PUBLICATION_CONTEXT
+from protocol.publication import CONTRIBUTION_CONTEXT, sign_contribution, sign_publication
 
 VECTORS_DIR = Path(__file__).parent / "vectors"
 NOW = 1_790_000_000  # 2026-09-21T14:13:20Z
@@ -52,6 +54,8 @@ ALBA, CASA, HILFE = NODES["ngo-alba-ro"], NODES["ngo-casa-it"], NODES["ngo-hilfe
 IMPOSTOR = NodeIdentity(
     "ngo-alba-ro", seed("impostor/sign"), seed("impostor/box"), NOW - DAY, NOW + DAY
 )
+# The secretariat's hub: the key every node pinned at enrolment (publications.json only).
+HUB = identity("ponte-hub")
 
 
 def deterministic_seal(recipient_public: bytes, message: bytes, label: str) -> bytes:
@@ -483,6 +487,377 @@ def attachment_vector() -> dict[str, Any]:
     return {"reference": reference, "blob_hex": hexs(blob), "plaintext_hex": hexs(data)}
 
 
+def node_vector(node: NodeIdentity) -> dict[str, Any]:
+    return {
+        "node_id": node.node_id,
+        "sign_seed_hex": hexs(node.sign_seed),
+        "box_secret_hex": hexs(node.box_secret),
+        "created": node.created,
+        "expires": node.expires,
+        "key_version": node.key_version,
+        "sign_public_hex": hexs(bytes(node.signing_key.verify_key)),
+        "box_public_hex": hexs(bytes(node.private_box_key.public_key)),
+        "record_canonical_hex": hexs(node.public_record().canonical),
+        "fingerprint": fingerprint(node.public_record()),
+    }
+
+
+def statement_signed_bytes(context: str, statement: dict[str, Any]) -> bytes:
+    return b"ponte-statement-v1\x00" + context.encode() + b"\x00" + canonical_json(statement)
+
+
+def public_news() -> dict[str, Any]:
+    return {
+        "publisher": HUB.node_id,
+        "key_version": HUB.key_version,
+        "item_id": "news-2026-0917",
+        "revision": 1,
+        "status": "published",
+        "audience": "public",
+        "item_kind": "news",
+        "title": "Ponte network grows to twelve members",
+        "body_markdown": "Three NGOs joined in September: **Alba** (RO), Casa (IT), Hilfe (DE).",
+        "language": "en",
+        "topics": ["network", "members"],
+        "countries": ["RO", "IT", "DE"],
+        "url": "https://ponte.example/news/2026-09-network",
+        "published": NOW - 4 * DAY,
+        "updated": NOW - 4 * DAY,
+    }
+
+
+def members_event(revision: int) -> dict[str, Any]:
+    statement: dict[str, Any] = {
+        "publisher": HUB.node_id,
+        "key_version": HUB.key_version,
+        "item_id": "event-2026-returns-forum",
+        "revision": revision,
+        "status": "published",
+        "audience": "members",
+        "item_kind": "event",
+        "title": "Forum on safe returns — Bucureşti",
+        "body_markdown": "Caseworkers meet to compare return procedures.\n\n* Agenda: TBA",
+        "language": "en",
+        "topics": ["returns"],
+        "countries": ["RO"],
+        "event": {
+            "starts": NOW + 20 * DAY,
+            "ends": NOW + 20 * DAY + 8 * 3600,
+            "place": "Casa Universitarilor, Str. Dionisie Lupu 46, Bucureşti",
+            "online_url": "https://meet.ponte.example/returns-forum",
+        },
+        "published": NOW - 2 * DAY,
+        "updated": NOW - 2 * DAY,
+    }
+    if revision > 1:
+        statement.update(
+            status="retracted",
+            updated=NOW - 3600,
+            reason="Postponed: the venue is no longer available. A new date will follow.",
+        )
+    return statement
+
+
+def public_resource() -> dict[str, Any]:
+    return {
+        "publisher": HUB.node_id,
+        "key_version": HUB.key_version,
+        "item_id": "resource-ghid-intoarcere",
+        "revision": 3,
+        "status": "published",
+        "audience": "public",
+        "item_kind": "resource",
+        "title": "Ghid pentru întoarcerea voluntară asistată",
+        "body_markdown": "Ghidul explică pașii unei întoarceri voluntare asistate.",
+        "language": "ro",
+        "topics": ["returns", "guides"],
+        "file": {
+            "name": "ghid-intoarcere.pdf",
+            "media_type": "application/pdf",
+            "size": 482_133,
+            "sha256": b64url_encode(hashlib.sha256(b"ghid-intoarcere.pdf").digest()),
+        },
+        "credit": {"organisation_id": "org-alba", "organisation_name": "Asociația Alba"},
+        "published": NOW - 60 * DAY,
+        "updated": NOW - 10 * DAY,
+    }
+
+
+def proposed_item() -> dict[str, Any]:
+    return {
+        "item_kind": "call_for_partners",
+        "title": "Partners wanted: shelter places for returning minors",
+        "body_markdown": "Alba looks for two partners in Italy with places for minors.",
+        "language": "en",
+        "topics": ["minors", "shelter"],
+        "countries": ["IT"],
+        "url": "https://alba.example/calls/2026-minors",
+    }
+
+
+def _contribution_statement(node: NodeIdentity, **changes: Any) -> dict[str, Any]:
+    return {
+        "node_id": node.node_id,
+        "organisation_id": "org-alba",
+        "contribution_id": "alba-2026-0042",
+        "submitted_at": NOW - 60,
+        "item": proposed_item(),
+        **changes,
+    }
+
+
+def _signed(key: NodeIdentity, context: str, statement: dict[str, Any]) -> dict[str, Any]:
+    """Signed as given, with no check: negative vectors need well-signed bad statements."""
+    return {
+        "statement": statement,
+        "signature": b64url_encode(sign_statement(key.signing_key, context, statement)),
+    }
+
+
+def _refused(
+    name: str, why: str, document: dict[str, Any], reason: str, field: str | None = None
+) -> dict[str, Any]:
+    case = {"name": name, "description": why, "document": document, "reason": reason}
+    if field is not None:
+        case["field"] = field
+    return case
+
+
+def publication_vectors() -> dict[str, Any]:
+    positive = [
+        ("public_news", "a public news item", public_news()),
+        ("members_event", "a members-only event, first revision", members_event(1)),
+        ("members_event_retracted", "the same event retracted (revision 2)", members_event(2)),
+        (
+            "public_resource",
+            "a public resource with a file, credited to a member",
+            public_resource(),
+        ),
+    ]
+    good = sign_publication(HUB, public_news())
+    flipped = bytearray(b64url_decode(good["signature"], length=64))
+    flipped[17] ^= 0x04
+    tampered = {**public_news(), "title": "Ponte network grows to thirteen members"}
+    as_member = {**public_news(), "publisher": ALBA.node_id}
+    # Python's 1.0 == 1: a verifier that serialised the float as 1 would accept this.
+    float_document = {
+        "statement": {**public_news(), "revision": 1.0},
+        "signature": good["signature"],
+    }
+    not_event = {**public_news(), "event": {"starts": NOW + DAY}}
+    ends_early = members_event(1)
+    ends_early["event"] = {**ends_early["event"], "ends": ends_early["event"]["starts"] - 1}
+    negative = [
+        _refused(
+            "bad_signature",
+            "one bit of the public_news signature flipped",
+            {"statement": public_news(), "signature": b64url_encode(bytes(flipped))},
+            "bad_signature",
+        ),
+        _refused(
+            "tampered_title",
+            "the public_news signature with the title changed afterwards",
+            {"statement": tampered, "signature": good["signature"]},
+            "bad_signature",
+        ),
+        _refused(
+            "wrong_context",
+            "public_news signed by the hub key under context contribution, not publication",
+            _signed(HUB, CONTRIBUTION_CONTEXT, public_news()),
+            "bad_signature",
+        ),
+        _refused(
+            "short_signature",
+            "a signature of 63 bytes",
+            {"statement": public_news(), "signature": b64url_encode(bytes(63))},
+            "invalid",
+            "signature",
+        ),
+        _refused(
+            "publisher_not_hub",
+            "a member node signs a publication naming itself as publisher",
+            _signed(ALBA, PUBLICATION_CONTEXT, as_member),
+            "invalid",
+            "statement.publisher",
+        ),
+        _refused(
+            "key_version_mismatch",
+            "key_version 2 where the pinned hub key has version 1",
+            _signed(HUB, PUBLICATION_CONTEXT, {**public_news(), "key_version": 2}),
+            "invalid",
+            "statement.key_version",
+        ),
+        _refused(
+            "float_in_statement",
+            "revision 1.0, a float, where public_news (signed) has the integer 1",
+            float_document,
+            "invalid",
+            "statement",
+        ),
+        _refused(
+            "unknown_member",
+            "a signed statement with an extra member author_email",
+            _signed(
+                HUB, PUBLICATION_CONTEXT, {**public_news(), "author_email": "ana@ponte.example"}
+            ),
+            "invalid",
+            "statement.author_email",
+        ),
+        _refused(
+            "event_on_news",
+            "a news item carrying event details",
+            _signed(HUB, PUBLICATION_CONTEXT, not_event),
+            "invalid",
+            "statement.event",
+        ),
+        _refused(
+            "event_without_date",
+            "an event without event details",
+            _signed(
+                HUB,
+                PUBLICATION_CONTEXT,
+                {k: v for k, v in members_event(1).items() if k != "event"},
+            ),
+            "invalid",
+            "statement.event",
+        ),
+        _refused(
+            "ends_before_starts",
+            "an event ending one second before it starts",
+            _signed(HUB, PUBLICATION_CONTEXT, ends_early),
+            "invalid",
+            "statement.event.ends",
+        ),
+        _refused(
+            "updated_before_published",
+            "updated one second before published",
+            _signed(HUB, PUBLICATION_CONTEXT, {**public_news(), "updated": NOW - 4 * DAY - 1}),
+            "invalid",
+            "statement.updated",
+        ),
+        _refused(
+            "reason_on_published",
+            "a published (not retracted) item with a reason",
+            _signed(HUB, PUBLICATION_CONTEXT, {**public_news(), "reason": "Corrected a typo."}),
+            "invalid",
+            "statement.reason",
+        ),
+        _refused(
+            "file_on_news",
+            "a news item carrying a file",
+            _signed(HUB, PUBLICATION_CONTEXT, {**public_news(), "file": public_resource()["file"]}),
+            "invalid",
+            "statement.file",
+        ),
+    ]
+    return {
+        "positive": [
+            {
+                "name": name,
+                "description": why,
+                "document": (document := sign_publication(HUB, statement)),
+                "signed_bytes_hex": hexs(statement_signed_bytes(PUBLICATION_CONTEXT, statement)),
+                "signature_hex": hexs(b64url_decode(document["signature"], length=64)),
+            }
+            for name, why, statement in positive
+        ],
+        "negative": negative,
+    }
+
+
+def contribution_vectors() -> dict[str, Any]:
+    proposals = [
+        ("call_for_partners", "ngo-alba-ro proposes a call for partners", proposed_item()),
+        (
+            "event",
+            "ngo-alba-ro proposes an online event without an end time",
+            {
+                "item_kind": "event",
+                "title": "Webinar: documents for returning minors",
+                "body_markdown": "How to obtain a passport for a minor abroad.",
+                "language": "ro",
+                "event": {"starts": NOW + 9 * DAY, "online_url": "https://alba.example/webinar"},
+            },
+        ),
+    ]
+    policy = {**proposed_item(), "item_kind": "policy_update"}
+    extra = {**proposed_item(), "author": "Ioana Marin"}
+    negative = [
+        _refused(
+            "signed_by_another_node",
+            "node_id ngo-alba-ro, but signed with ngo-casa-it's key",
+            _signed(CASA, CONTRIBUTION_CONTEXT, _contribution_statement(ALBA)),
+            "bad_signature",
+        ),
+        _refused(
+            "publication_signature",
+            "ngo-alba-ro's key signed the statement under context publication",
+            _signed(ALBA, PUBLICATION_CONTEXT, _contribution_statement(ALBA)),
+            "bad_signature",
+        ),
+        _refused(
+            "node_id_mismatch",
+            "ngo-casa-it's own signed contribution, checked as coming from ngo-alba-ro",
+            _signed(CASA, CONTRIBUTION_CONTEXT, _contribution_statement(CASA)),
+            "invalid",
+            "statement.node_id",
+        ),
+        _refused(
+            "kind_not_for_members",
+            "a member proposes a policy_update",
+            _signed(ALBA, CONTRIBUTION_CONTEXT, _contribution_statement(ALBA, item=policy)),
+            "invalid",
+            "statement.item.item_kind",
+        ),
+        _refused(
+            "unknown_item_member",
+            "the proposed item carries an extra member author",
+            _signed(ALBA, CONTRIBUTION_CONTEXT, _contribution_statement(ALBA, item=extra)),
+            "invalid",
+            "statement.item.author",
+        ),
+    ]
+    return {
+        "positive": [
+            {
+                "name": name,
+                "description": why,
+                "node": ALBA.node_id,
+                "now": NOW,
+                "document": (
+                    document := sign_contribution(
+                        ALBA, "org-alba", f"alba-2026-{index:04d}", item, NOW - 60
+                    )
+                ),
+                "signed_bytes_hex": hexs(
+                    statement_signed_bytes(CONTRIBUTION_CONTEXT, document["statement"])
+                ),
+                "signature_hex": hexs(b64url_decode(document["signature"], length=64)),
+            }
+            for index, (name, why, item) in enumerate(proposals, start=42)
+        ],
+        "negative": [{"node": ALBA.node_id, **case} for case in negative],
+    }
+
+
+def publications_file() -> dict[str, Any]:
+    record = HUB.public_record()
+    return {
+        "description": (
+            "Signed publications and contributions, SPEC.md 4.6. Publications verify with the "
+            "hub's key; a contribution with the key of the keys.json node named by 'node'."
+        ),
+        "hub": node_vector(HUB),
+        "hub_key": {
+            "node_id": record.node_id,
+            "key_version": record.key_version,
+            "fingerprint": fingerprint(record),
+        },
+        "publications": publication_vectors(),
+        "contributions": contribution_vectors(),
+    }
+
+
 def all_files() -> dict[str, Any]:
     return {
         "canonical.json": {"vectors": canonical_vectors()},
@@ -491,6 +866,7 @@ def all_files() -> dict[str, Any]:
         "keystore.json": keystore_vector(),
         "attachments.json": attachment_vector(),
         "envelopes.json": {"positive": positive_vectors(), "negative": negative_vectors()},
+        "publications.json": publications_file(),
     }
 
 

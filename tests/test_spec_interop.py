@@ -436,17 +436,6 @@ REFERRAL = {
     "restricted_notes?": text(100_000),
     "attachments?": ATTACHMENTS,
 }
-NEWSLETTER = {
-    "item_id": text(100),
-    "item_kind": enum("newsletter news event call_for_partners policy_update resource"),
-    "title": text(300),
-    "body_markdown": text(1_500_000),
-    "language": text(20, LANGUAGE),
-    "topics?": listof(text(100)),
-    "countries?": listof(text(2, COUNTRY), 0, 60),
-    "published": integer(0, MAX_INT),
-    "url?": text(2000, URL),
-}
 SCHEMAS = {
     "referral": obj(REFERRAL),
     "referral_update": obj(
@@ -457,7 +446,7 @@ SCHEMAS = {
             "attachments?": ATTACHMENTS,
         }
     ),
-    "newsletter": obj(NEWSLETTER),
+    "newsletter": lambda v: newsletter_ok(v),  # 7.3: one signed publication (4.6)
     "receipt": obj(
         {"message_id": b64(16), "status": enum("delivered rejected"), "reason?": text(100)}
     ),
@@ -469,6 +458,8 @@ def valid_payload(kind: str, payload: object) -> bool:
         return False
     if kind == "referral_update":
         return "status" in payload or "message" in payload
+    if kind == "newsletter":
+        return payload["statement"]["audience"] == "members"
     if kind != "referral":
         return True
     person, consent = payload["person"], payload["consent"]
@@ -481,6 +472,176 @@ def valid_payload(kind: str, payload: object) -> bool:
         and (not minor or (band in (*MINOR_BANDS, "unknown") and "guardian" in person))
         and (payload["request_type"] != "assisted_voluntary_return" or "risk_assessment" in payload)
     )
+
+
+# --- Section 4.6: publications and contributions (uses the section 7 types) -------------------
+
+
+class Refused(Exception):
+    """A 4.6 document refused: ``reason`` is bad_signature or invalid, ``field`` its path."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(f"{reason} {field or ''}")
+        self.reason, self.field = reason, field
+
+
+def invalid(field: str) -> Refused:
+    return Refused("invalid", field)
+
+
+ITEM_ID, TOPIC, NO_SPACE = r"[A-Za-z0-9_-]{1,100}", r"[a-z0-9][a-z0-9-]{0,99}", f"[^{WS}]+"
+FILE_TYPE = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}"
+TIME = integer(0, MAX_INT)
+# Member tables: "x?" is optional; a nested dict is an object with its own table.
+ITEM: dict = {
+    "item_kind": enum("newsletter news event call_for_partners policy_update resource"),
+    "title": text(300),
+    "body_markdown": text(1_500_000),
+    "language": text(20, LANGUAGE),
+    "topics?": listof(text(100, TOPIC)),
+    "countries?": listof(text(2, COUNTRY), 0, 60),
+    "url?": text(2000, URL),
+    "event?": {"starts": TIME, "ends?": TIME, "place?": text(300), "online_url?": text(2000, URL)},
+}
+PUBLICATION: dict = {
+    **ITEM,
+    "publisher": is_node_id,
+    "key_version": integer(1, 2**31 - 1),
+    "item_id": text(100, ITEM_ID),
+    "revision": integer(1, 2**31 - 1),
+    "status": enum("published retracted"),
+    "audience": enum("public members"),
+    "published": TIME,
+    "updated": TIME,
+    "file?": {
+        "name": text(200),
+        "media_type": text(100, FILE_TYPE),
+        "size": integer(0, 52_428_800),
+        "sha256": b64(32),
+    },
+    "credit?": {"organisation_id": text(100, NO_SPACE), "organisation_name": text(300)},
+    "reason?": text(2000),
+}
+CONTRIBUTION: dict = {
+    "node_id": is_node_id,
+    "organisation_id": text(100, NO_SPACE),
+    "contribution_id": text(100, ITEM_ID),
+    "submitted_at": TIME,
+    "item": ITEM,
+}
+MEMBER_KINDS = ("news", "event", "call_for_partners")
+
+
+def problem(table: dict, value: object, path: str) -> str | None:
+    """The path of a member of ``value`` that breaks ``table``, or None."""
+    if not isinstance(value, dict):
+        return path
+    checks = {name.rstrip("?"): check for name, check in table.items()}
+    unknown = sorted(set(value) - checks.keys())
+    if unknown:
+        return f"{path}.{unknown[0]}"
+    for name, check in table.items():
+        key, where = name.rstrip("?"), f"{path}.{name.rstrip('?')}"
+        if key not in value:
+            if not name.endswith("?"):
+                return where
+        elif isinstance(check, dict):
+            if found := problem(check, value[key], where):
+                return found
+        elif not check(value[key]):
+            return where
+    return None
+
+
+def item_rules(item: dict, path: str) -> str | None:
+    """Rules 1 and 2."""
+    if ("event" in item) != (item["item_kind"] == "event"):
+        return f"{path}.event"
+    event = item.get("event", {})
+    if "ends" in event and event["ends"] < event["starts"]:
+        return f"{path}.event.ends"
+    return None
+
+
+def publication_problem(statement: dict) -> str | None:
+    """Members, then rules 1-5."""
+    if found := problem(PUBLICATION, statement, "statement") or item_rules(statement, "statement"):
+        return found
+    if statement["updated"] < statement["published"]:
+        return "statement.updated"
+    if "reason" in statement and statement["status"] != "retracted":
+        return "statement.reason"
+    if "file" in statement and statement["item_kind"] != "resource":
+        return "statement.file"
+    return None
+
+
+def newsletter_ok(payload: object) -> bool:
+    """Section 7.3, as check 16 sees it: the shape, the statement's members and rules."""
+    return (
+        isinstance(payload, dict)
+        and set(payload) == {"statement", "signature"}
+        and b64(64)(payload["signature"])
+        and isinstance(payload["statement"], dict)
+        and publication_problem(payload["statement"]) is None
+    )
+
+
+def split_document(document: object, name: str) -> tuple[dict, bytes]:
+    if not (isinstance(document, dict) and set(document) == {"statement", "signature"}):
+        raise invalid(name)
+    if not isinstance(document["statement"], dict):
+        raise invalid("statement")
+    try:
+        return document["statement"], b64d(document["signature"], 64)
+    except Bad:
+        raise invalid("signature") from None
+
+
+def check_signature(context: str, statement: dict, signature: bytes, record: dict) -> None:
+    try:
+        signed = statement_bytes(context, statement)
+    except Bad:  # a float, a huge integer: no canonical form, so nothing anyone signed
+        raise invalid("statement") from None
+    if not verifies(signature, signed, b64d(record["sign_key"], 32)):
+        raise Refused("bad_signature")
+
+
+def verify_publication(hub: dict, document: object) -> dict:
+    """Checks 1-6 of 4.6 with the pinned hub key record ``hub``."""
+    statement, signature = split_document(document, "publication")
+    if statement.get("publisher") != hub["node_id"]:
+        raise invalid("statement.publisher")
+    version = statement.get("key_version")
+    if not (is_int(version) and version == hub["key_version"]):
+        raise invalid("statement.key_version")
+    check_signature("publication", statement, signature, hub)
+    if found := publication_problem(statement):
+        raise invalid(found)
+    return statement
+
+
+def verify_contribution(record: dict, document: object) -> dict:
+    """Checks 1-5 of a contribution with the node's current key record."""
+    statement, signature = split_document(document, "contribution")
+    if statement.get("node_id") != record["node_id"]:
+        raise invalid("statement.node_id")
+    check_signature("contribution", statement, signature, record)
+    found = problem(CONTRIBUTION, statement, "statement")
+    if found or (found := item_rules(statement["item"], "statement.item")):
+        raise invalid(found)
+    if statement["item"]["item_kind"] not in MEMBER_KINDS:
+        raise invalid("statement.item.item_kind")
+    return statement
+
+
+def hub_accepts(statement: dict, now: int, used: set) -> bool:
+    """The hub's own checks on a verified contribution: the 600 s window, then replay."""
+    key = (statement["node_id"], statement["contribution_id"])
+    if abs(now - statement["submitted_at"]) > 600 or key in used:
+        return False
+    used.add(key)
+    return True
 
 
 # --- Sections 5 and 6: envelopes -----------------------------------------------------------------
@@ -853,3 +1014,101 @@ def test_replay_set_is_keyed_by_sender():
     assert seen == {("ngo-alba-ro", message_id), ("ngo-hilfe-de", message_id)}
     with pytest.raises(Rejected, match="replay"):
         receive(wire, [casa], lambda node_id: [TRUSTED[node_id]], seen, NOW)
+
+
+# --- Section 4.6 vectors (publications.json) ----------------------------------------------------
+
+PUBLICATIONS = load("publications.json")
+HUB = node(PUBLICATIONS["hub"])
+HUB_RECORD = parse_record(bytes.fromhex(PUBLICATIONS["hub"]["record_canonical_hex"]))
+
+
+def test_hub_vector():
+    vector = PUBLICATIONS["hub"]
+    assert (HUB["sign_seed"], HUB["box_secret"]) == (
+        seed("ponte-hub/sign/1"),
+        seed("ponte-hub/box/1"),
+    )
+    assert (HUB["created"], HUB["expires"]) == (NOW - 30 * DAY, NOW + 700 * DAY)
+    assert (HUB["sign_public"].hex(), HUB["box_public"].hex()) == (
+        vector["sign_public_hex"],
+        vector["box_public_hex"],
+    )
+    assert canonical(record_of(HUB)).hex() == vector["record_canonical_hex"]
+    fingerprint = grouped(fingerprint_half(HUB_RECORD))
+    assert fingerprint == vector["fingerprint"]
+    # The "key" member of GET /api/v1/publications/{item_id}.
+    assert PUBLICATIONS["hub_key"] == {
+        "node_id": HUB_RECORD["node_id"],
+        "key_version": HUB_RECORD["key_version"],
+        "fingerprint": fingerprint,
+    }
+
+
+def _check_reproduced(case: dict, context: str, statement: dict, signer: dict) -> None:
+    signed = statement_bytes(context, statement)
+    assert signed.hex() == case["signed_bytes_hex"]
+    signature = b64d(case["document"]["signature"], 64)
+    assert signature.hex() == case["signature_hex"]
+    assert sign(signed, signer) == signature
+    assert not verifies(signature, statement_bytes("other", statement), signer["sign_public"])
+
+
+@pytest.mark.parametrize("case", PUBLICATIONS["publications"]["positive"], ids=lambda c: c["name"])
+def test_positive_publication(case):
+    statement = verify_publication(HUB_RECORD, case["document"])
+    _check_reproduced(case, "publication", statement, HUB)
+    # Check 16 of a newsletter envelope accepts a well-formed members-only publication (7.3).
+    members_only = case["document"]["statement"]["audience"] == "members"
+    assert valid_payload("newsletter", case["document"]) is members_only
+    assert not valid_payload("newsletter", {**case["document"], "signature": "AA"})
+    assert not valid_payload("newsletter", statement)
+
+
+def test_publication_vectors_cover_the_kinds_of_item():
+    positive = [c["document"]["statement"] for c in PUBLICATIONS["publications"]["positive"]]
+    assert {p["audience"] for p in positive} == {"public", "members"}
+    event = [p for p in positive if p["item_id"] == "event-2026-returns-forum"]
+    assert [(p["revision"], p["status"]) for p in event] == [(1, "published"), (2, "retracted")]
+    assert all("ends" in p["event"] and "reason" in p for p in event[1:])
+
+
+@pytest.mark.parametrize("case", PUBLICATIONS["publications"]["negative"], ids=lambda c: c["name"])
+def test_negative_publication(case):
+    with pytest.raises(Refused) as info:
+        verify_publication(HUB_RECORD, case["document"])
+    assert (info.value.reason, info.value.field) == (case["reason"], case.get("field"))
+
+
+@pytest.mark.parametrize("case", PUBLICATIONS["contributions"]["positive"], ids=lambda c: c["name"])
+def test_positive_contribution(case):
+    statement = verify_contribution(TRUSTED[case["node"]], case["document"])
+    _check_reproduced(case, "contribution", statement, NODES[case["node"]])
+    assert statement["item"]["item_kind"] in MEMBER_KINDS
+    # The hub's checks: inside the window once, then a replay of the same contribution_id.
+    used: set = set()
+    assert hub_accepts(statement, case["now"], used)
+    assert not hub_accepts(statement, case["now"], used)
+    late = statement["submitted_at"] + 601
+    assert not hub_accepts({**statement, "contribution_id": "other"}, late, used)
+    # The hub's key never verifies a member's contribution as a publication.
+    with pytest.raises(Refused):
+        verify_publication(HUB_RECORD, case["document"])
+
+
+@pytest.mark.parametrize("case", PUBLICATIONS["contributions"]["negative"], ids=lambda c: c["name"])
+def test_negative_contribution(case):
+    with pytest.raises(Refused) as info:
+        verify_contribution(TRUSTED[case["node"]], case["document"])
+    assert (info.value.reason, info.value.field) == (case["reason"], case.get("field"))
+
+
+def test_publication_signature_is_bound_to_the_pinned_hub_key():
+    case = PUBLICATIONS["publications"]["positive"][0]
+    other_hub = {**TRUSTED["ngo-hilfe-de"], "node_id": HUB_RECORD["node_id"]}
+    with pytest.raises(Refused) as info:
+        verify_publication(other_hub, case["document"])
+    assert info.value.reason == "bad_signature"
+    with pytest.raises(Refused) as info:
+        verify_publication({**HUB_RECORD, "key_version": 2}, case["document"])
+    assert info.value.field == "statement.key_version"
