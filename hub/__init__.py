@@ -24,6 +24,10 @@ BLUEPRINTS = [
     "hub.admin",
     "hub.membership_pages",
     "hub.relay_api",
+    "hub.publishing_pages",
+    "hub.news_pages",
+    "hub.feeds",
+    "hub.publications_api",
 ]
 
 

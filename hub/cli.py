@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import getpass
 import json
+import mimetypes
 import os
 import sys
 from collections.abc import Iterator
@@ -19,6 +22,7 @@ from ponte.progress import progress_bar
 from ponte.serve import serve as serve_app
 
 if TYPE_CHECKING:
+    from hub.publishing import ItemFile, PublishingError
     from protocol import NodeIdentity
 
 DEFAULT_PORT = 5080
@@ -275,17 +279,278 @@ def revoke_node_command(data_dir: Path, node_id: str) -> None:
     )
 
 
-def _unlocked_hub_identity() -> NodeIdentity:
-    """The hub key, or a usage error (exit 2) naming what is missing."""
+def _unlocked_hub_identity(
+    why: str = "revoking a node re-attests its keys as revoked, which needs the hub key",
+) -> NodeIdentity:
+    """The hub key, or a usage error (exit 2) naming what is missing and ``why`` it is needed."""
     from hub.identity import hub_identity
     from ponte.problems import ProblemError
 
     if not os.environ.get("PONTE_HUB_PASSPHRASE"):
         raise click.UsageError(
-            "Set PONTE_HUB_PASSPHRASE to the hub's passphrase: revoking a node re-attests its "
-            "keys as revoked, which needs the hub key. Nothing was changed."
+            f"Set PONTE_HUB_PASSPHRASE to the hub's passphrase: {why}. Nothing was changed."
         )
     try:
         return hub_identity()
     except ProblemError as error:
         raise click.UsageError(f"{error.detail} Nothing was changed.") from error
+
+
+# --- publishing ----------------------------------------------------------------------------
+
+SIGNING_NEEDS_KEY = "publishing signs the item with the hub key"
+
+
+def _actor(email: str | None) -> str:
+    """Who the audit log and the item's history name: ``--as``, else the system user."""
+    if email:
+        return email
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for this uid (some containers)
+        return "cli"
+
+
+def _moment(value: str | None, option: str) -> dt.datetime | None:
+    """An ISO 8601 date and time with its zone (``2030-06-30T14:00:00+02:00``, or ``Z``)."""
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError as error:
+        raise click.BadParameter(
+            "give an ISO 8601 date and time, e.g. 2030-06-30T14:00:00+02:00", param_hint=option
+        ) from error
+    if moment.tzinfo is None:
+        raise click.BadParameter(
+            "give the time zone too, e.g. 2030-06-30T14:00:00Z for UTC", param_hint=option
+        )
+    return moment
+
+
+def _read_body(path: Path) -> str:
+    from hub.publishing import MAX_BODY_CHARS
+    from hub.publishing_pages import MAX_BODY_BYTES
+
+    try:
+        with path.open("rb") as handle:
+            # A byte past the most any allowed body takes is enough to refuse a larger one.
+            data = handle.read(MAX_BODY_BYTES + 4)
+    except OSError as error:
+        raise click.BadParameter(
+            f"cannot read {path}: {error.strerror}", param_hint="--body-file"
+        ) from error
+    if len(data) > MAX_BODY_BYTES + 3:  # a UTF-8 byte order mark may come first
+        raise click.BadParameter(
+            f"the text is too long: at most {MAX_BODY_CHARS:,} characters.",
+            param_hint="--body-file",
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise click.BadParameter(
+            f"{path} is not UTF-8 text (byte {error.start}); save it as UTF-8.",
+            param_hint="--body-file",
+        ) from error
+
+
+def _read_file(path: Path | None) -> ItemFile | None:
+    from hub.publishing import MAX_FILE_BYTES, ItemFile
+
+    if path is None:
+        return None
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)  # one byte more: the rules refuse it
+    except OSError as error:
+        raise click.BadParameter(
+            f"cannot read {path}: {error.strerror}", param_hint="--file"
+        ) from error
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return ItemFile(path.name, media_type, data)
+
+
+# The option to name when the rules refuse a field (most are spelled like the field).
+OPTION_OF = {
+    "body_markdown": "--body-file",
+    "topics": "--topic",
+    "countries": "--country",
+    "publish_at": "--at",
+    "event": "--event-starts",
+    "audience": "--members-only",
+}
+
+
+def _refused(error: PublishingError) -> click.UsageError:
+    option = OPTION_OF.get(error.field, "--" + error.field.replace("_", "-"))
+    return click.UsageError(f"{option}: {error.message} Nothing was stored.")
+
+
+@hub.command()
+@data_dir_option
+@click.option("--title", required=True, help="The item's title (one line, up to 300 characters).")
+@click.option(
+    "--body-file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The item's text: a UTF-8 Markdown file.",
+)
+@click.option("--kind", required=True, help="newsletter, news, event, call_for_partners, "
+              "policy_update or resource.")  # fmt: skip
+@click.option(
+    "--topic", "topics", multiple=True, required=True, help="A topic code; repeat for more."
+)
+@click.option(
+    "--country", "countries", multiple=True, help="An ISO country code (RO); repeat for more."
+)
+@click.option("--language", default="en", show_default=True, help="ISO 639-1 language code.")
+@click.option("--members-only", is_flag=True, help="Only for member nodes (sent encrypted).")
+@click.option("--draft", is_flag=True, help="Save it as a draft; publish it later.")
+@click.option("--at", "at_text", help="Publish it at this time (ISO 8601 with its zone).")
+@click.option("--url", help="A web address (for a resource: where it is).")
+@click.option("--event-starts", help="For an event: when it starts (ISO 8601 with its zone).")
+@click.option("--event-ends", help="For an event: when it ends (ISO 8601 with its zone).")
+@click.option("--event-place", help="For an event: where.")
+@click.option("--event-online-url", help="For an event: where to join online.")
+@click.option(
+    "--file",
+    "file_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="For a resource: a file of at most 3 MiB.",
+)
+@click.option("--as", "as_email", help="Who publishes, for the history (default cli:<user>).")
+def publish(
+    data_dir: Path,
+    title: str,
+    body_file: Path,
+    kind: str,
+    topics: tuple[str, ...],
+    countries: tuple[str, ...],
+    language: str,
+    members_only: bool,
+    draft: bool,
+    at_text: str | None,
+    url: str | None,
+    event_starts: str | None,
+    event_ends: str | None,
+    event_place: str | None,
+    event_online_url: str | None,
+    file_path: Path | None,
+    as_email: str | None,
+) -> None:
+    """Write an item and publish it now, save it as a draft (--draft) or schedule it (--at).
+
+    Publishing now signs the item with the hub key: set PONTE_HUB_PASSPHRASE. Topics:
+    newest-developments, victims-characteristics, sectors-and-forms, flows-and-routes,
+    programmes, eu-legislation, events, international-tools, protection-and-assistance,
+    access-to-justice, identification, transnational-assistance. The last line printed is
+    the item's id and its state.
+
+    \b
+    Example:
+      PONTE_HUB_PASSPHRASE=... ponte hub publish --data-dir /var/lib/ponte/hub \\
+        --kind news --title "New EU directive in force" --body-file news.md \\
+        --topic eu-legislation --country RO --country IT
+    """
+    from hub.extensions import db
+    from hub.publishing import (
+        ItemDraft,
+        PublishingError,
+        check_draft,
+        create_item,
+        publish_item,
+        schedule_item,
+    )
+    from hub.publishing_pages import check_publish_at, event_fields
+
+    if draft and at_text:
+        raise click.UsageError("Choose --draft or --at, not both. Nothing was stored.")
+    item_draft = ItemDraft(
+        kind=kind,
+        title=title,
+        body_markdown=_read_body(body_file),
+        language=language,
+        topics=list(topics),
+        countries=list(countries),
+        audience="members" if members_only else "public",
+        url=url,
+        event=event_fields(
+            _moment(event_starts, "--event-starts"),
+            _moment(event_ends, "--event-ends"),
+            event_place,
+            event_online_url,
+        ),
+        file=_read_file(file_path),
+    )
+    at, actor = _moment(at_text, "--at"), _actor(as_email)
+    with hub_context(data_dir):
+        try:
+            check_draft(item_draft)
+            at = check_publish_at(at) if at is not None else None
+            # The key before anything is stored: a locked hub must not leave a stray draft.
+            identity = None if draft or at else _unlocked_hub_identity(SIGNING_NEEDS_KEY)
+            item = create_item(db.session, item_draft, actor)
+            if at is not None:
+                schedule_item(db.session, item, at, actor)
+            elif identity is not None:
+                publish_item(db.session, item, actor, identity)
+        except PublishingError as error:
+            raise _refused(error) from error
+        item_id, state = item.id, item.state
+    if at is not None:
+        click.echo(f"Scheduled for {at:%Y-%m-%d %H:%M} UTC.")
+    click.echo(f"{item_id} {state}")
+
+
+@hub.command("publish-due")
+@data_dir_option
+def publish_due(data_dir: Path) -> None:
+    """Publish the scheduled items whose time has come; prints how many.
+
+    The hub also does this whenever the news, the feeds, the API or the relay are used; run
+    this from a timer so that items also go out on time when nobody is reading. Needs
+    PONTE_HUB_PASSPHRASE (publishing signs with the hub key).
+
+    \b
+    Example (crontab, every 5 minutes):
+      */5 * * * * PONTE_HUB_PASSPHRASE=... ponte hub publish-due --data-dir /var/lib/ponte/hub
+    """
+    from hub.extensions import db
+    from hub.publishing import release_due
+
+    with hub_context(data_dir):
+        released = release_due(db.session, _unlocked_hub_identity(SIGNING_NEEDS_KEY))
+    click.echo(f"Published {released} scheduled item{'' if released == 1 else 's'}.")
+
+
+@hub.command()
+@data_dir_option
+@click.argument("item_id")
+@click.option("--reason", required=True, help="Why (readers and member nodes see it).")
+@click.option("--as", "as_email", help="Who retracts, for the history (default cli:<user>).")
+def retract(data_dir: Path, item_id: str, reason: str, as_email: str | None) -> None:
+    """Retract a published item: it leaves the feeds and nodes receive a signed retraction.
+
+    This cannot be undone. Needs PONTE_HUB_PASSPHRASE (the retraction is signed).
+
+    \b
+    Example:
+      PONTE_HUB_PASSPHRASE=... ponte hub retract --data-dir /var/lib/ponte/hub \\
+        2f0c...-uuid --reason "The date of the event was wrong; see the new item."
+    """
+    from hub.extensions import db
+    from hub.models import PublicationItem
+    from hub.publishing import PublishingError, retract_item
+
+    with hub_context(data_dir):
+        item = db.session.get(PublicationItem, item_id)
+        if item is None:
+            raise click.UsageError("No item has this id. Nothing was changed.")
+        identity = _unlocked_hub_identity("a retraction is signed with the hub key")
+        try:
+            retract_item(db.session, item, reason, _actor(as_email), identity)
+        except PublishingError as error:
+            raise click.UsageError(f"{error.message} Nothing was changed.") from error
+        title = item.title
+    click.echo(f"Retracted “{title}”.")
+    click.echo(f"{item_id} retracted")

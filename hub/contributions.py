@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from directory.models import utcnow
@@ -41,18 +42,12 @@ def receive_contribution(
     statement = contribution.statement
     if statement["organisation_id"] != node.organization_id:
         raise PublishingError("organisation_id", "Contribute for your own organisation.", 403)
+    # The same document again (its first answer was lost) gets the queued one, however late.
+    earlier = _earlier(session, node, statement["contribution_id"], document)
+    if earlier is not None:
+        return earlier, False
     if abs(now - statement["submitted_at"]) > SUBMISSION_WINDOW:
         raise PublishingError("submitted_at", "The contribution is too old or from the future.")
-    earlier = session.scalars(
-        select(MemberContribution).where(
-            MemberContribution.node_id == node.id,
-            MemberContribution.contribution_id == statement["contribution_id"],
-        )
-    ).first()
-    if earlier is not None:
-        if earlier.document != document:
-            raise PublishingError("contribution_id", "Another contribution has this id.", 409)
-        return earlier, False
     check_draft(draft_of(contribution.item))
     queued = MemberContribution(
         node_id=node.id,
@@ -63,8 +58,30 @@ def receive_contribution(
     )
     session.add(queued)
     audit(session, f"node:{node.id}", "contribution.received", queued.contribution_id)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:  # the same contribution arrived twice at once: the other one won
+        session.rollback()
+        earlier = _earlier(session, node, statement["contribution_id"], document)
+        if earlier is None:
+            raise
+        return earlier, False
     return queued, True
+
+
+def _earlier(
+    session: Session, node: Node, contribution_id: str, document: object
+) -> MemberContribution | None:
+    """The queued contribution with this id, if it is this document; 409 if another."""
+    earlier = session.scalars(
+        select(MemberContribution).where(
+            MemberContribution.node_id == node.id,
+            MemberContribution.contribution_id == contribution_id,
+        )
+    ).first()
+    if earlier is not None and earlier.document != document:
+        raise PublishingError("contribution_id", "Another contribution has this id.", 409)
+    return earlier
 
 
 def draft_of(item: dict[str, Any], audience: str = "public") -> ItemDraft:

@@ -50,6 +50,15 @@ ACTION_LABELS = {
     "node.enrol": "Node enrolled",
     "node.rotate_keys": "Node registered a new key",
     "node.revoke": "Revoked a node",
+    "item.created": "Wrote a new item",
+    "item.edited": "Edited an item",
+    "item.published": "Published an item",
+    "item.scheduled": "Scheduled an item",
+    "item.unscheduled": "Unscheduled an item",
+    "item.retracted": "Retracted an item",
+    "contribution.received": "A member proposed an item",
+    "contribution.approved": "Approved a member's item",
+    "contribution.rejected": "Rejected a member's item",
 }
 NOTICES = {
     "withdrawn": "The invitation is withdrawn: its token no longer works.",

@@ -11,10 +11,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from directory.models import KINDS
+from protocol import publication
+from protocol.keys import NODE_ID_PATTERN
 
 blueprint = Blueprint("openapi", __name__)
 
 PROBLEM = {"$ref": "#/components/responses/Problem"}
+PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 STRING_OR_NULL = {"type": ["string", "null"]}
 
 
@@ -791,6 +794,342 @@ PROFILE_PATHS: dict[str, Any] = {
 }
 
 
+# -- publications and contributions (hub/publications_api.py, protocol/SPEC.md 4.6) ----------
+
+
+def _pattern(regex: str) -> dict[str, Any]:
+    return {"type": "string", "pattern": f"^(?:{regex})$"}
+
+
+def _text(max_length: int, regex: str | None = None) -> dict[str, Any]:
+    """SPEC.md's text(n): not blank, at most n characters, maybe matching a pattern."""
+    schema: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": max_length}
+    schema["pattern"] = f"^(?:{regex})$" if regex else r"\S"
+    return schema
+
+
+TIMESTAMP = {"type": "integer", "minimum": 0, "maximum": publication.MAX_TIME}
+WEB_ADDRESS = _text(2000, publication.URL)
+ITEM_PROPERTIES: dict[str, Any] = {
+    "item_kind": {"enum": list(publication.ITEM_KINDS)},
+    "title": _text(300),
+    "body_markdown": _text(publication.MAX_BODY),
+    "language": _text(20, publication.LANGUAGE),
+    "topics": {
+        "type": "array",
+        "maxItems": 20,
+        "uniqueItems": True,
+        "items": _text(100, publication.TOPIC),
+    },
+    "countries": {
+        "type": "array",
+        "maxItems": 60,
+        "uniqueItems": True,
+        "items": _pattern(publication.COUNTRY),
+    },
+    "url": WEB_ADDRESS,
+    "event": {
+        "type": "object",
+        "required": ["starts"],
+        "additionalProperties": False,
+        "properties": {
+            "starts": TIMESTAMP,
+            "ends": TIMESTAMP,
+            "place": _text(300),
+            "online_url": WEB_ADDRESS,
+        },
+    },
+}
+ITEM_REQUIRED = ["item_kind", "title", "body_markdown", "language"]
+SIGNATURE = {"type": "string", "pattern": "^[A-Za-z0-9_-]{86}$", "description": "base64url"}
+NODE_ID = _pattern(NODE_ID_PATTERN.pattern)
+PUBLICATION_SCHEMAS: dict[str, Any] = {
+    "PublicationDocument": {
+        "type": "object",
+        "description": "One signed revision of a public item (SPEC.md 4.6): verify the "
+        "signature (context publication) with the hub key from /api/v1/hub/key.",
+        "required": ["statement", "signature"],
+        "additionalProperties": False,
+        "properties": {
+            "statement": {
+                "type": "object",
+                "required": [
+                    *ITEM_REQUIRED,
+                    "publisher",
+                    "key_version",
+                    "item_id",
+                    "revision",
+                    "status",
+                    "audience",
+                    "published",
+                    "updated",
+                ],
+                "additionalProperties": False,
+                "properties": {
+                    **ITEM_PROPERTIES,
+                    "publisher": NODE_ID,
+                    "key_version": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                    "item_id": _pattern(publication.ITEM_ID),
+                    "revision": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                    "status": {"enum": list(publication.STATUSES)},
+                    "audience": {"const": "public"},
+                    "published": TIMESTAMP,
+                    "updated": TIMESTAMP,
+                    "file": {
+                        "type": "object",
+                        "required": ["name", "media_type", "size", "sha256"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": _text(200),
+                            "media_type": _text(100, publication.MEDIA_TYPE),
+                            "size": {
+                                "type": "integer",
+                                "minimum": 0,
+                                "maximum": publication.MAX_FILE,
+                            },
+                            "sha256": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"},
+                        },
+                    },
+                    "credit": {
+                        "type": "object",
+                        "required": ["organisation_id", "organisation_name"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "organisation_id": _text(100, r"\S+"),
+                            "organisation_name": _text(300),
+                        },
+                    },
+                    "reason": _text(2000),
+                },
+            },
+            "signature": SIGNATURE,
+        },
+    },
+    "PublicationPage": {
+        "type": "object",
+        "required": ["publications", "next_after"],
+        "additionalProperties": False,
+        "properties": {
+            "publications": {
+                "type": "array",
+                "maxItems": 100,
+                "items": {
+                    "type": "object",
+                    "required": ["seq", "item_id", "revision", "document"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "seq": {"type": "integer", "minimum": 1},
+                        "item_id": _pattern(publication.ITEM_ID),
+                        "revision": {"type": "integer", "minimum": 1},
+                        "document": {"$ref": "#/components/schemas/PublicationDocument"},
+                    },
+                },
+            },
+            "next_after": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Pass as after to get the next page.",
+            },
+        },
+    },
+    "Publication": {
+        "type": "object",
+        "required": ["document", "key"],
+        "additionalProperties": False,
+        "properties": {
+            "document": {"$ref": "#/components/schemas/PublicationDocument"},
+            "key": {
+                "type": "object",
+                "description": "Names the hub key that signed (SPEC.md 4.3 fingerprint).",
+                "required": ["node_id", "key_version", "fingerprint"],
+                "additionalProperties": False,
+                "properties": {
+                    "node_id": NODE_ID,
+                    "key_version": {"type": "integer", "minimum": 1},
+                    "fingerprint": {"type": "string", "pattern": "^[0-9]{5}( [0-9]{5}){5}$"},
+                },
+            },
+        },
+    },
+    "ContributionDocument": {
+        "type": "object",
+        "description": "A contribution signed with the node's current key (context "
+        "contribution, SPEC.md 4.6).",
+        "required": ["statement", "signature"],
+        "additionalProperties": False,
+        "properties": {
+            "statement": {
+                "type": "object",
+                "required": [
+                    "node_id",
+                    "organisation_id",
+                    "contribution_id",
+                    "submitted_at",
+                    "item",
+                ],
+                "additionalProperties": False,
+                "properties": {
+                    "node_id": NODE_ID,
+                    "organisation_id": _text(100, r"\S+"),
+                    "contribution_id": _pattern(publication.ITEM_ID),
+                    "submitted_at": TIMESTAMP,
+                    "item": {
+                        "type": "object",
+                        "required": ITEM_REQUIRED,
+                        "additionalProperties": False,
+                        "properties": {
+                            **ITEM_PROPERTIES,
+                            "item_kind": {"enum": list(publication.CONTRIBUTION_KINDS)},
+                        },
+                    },
+                },
+            },
+            "signature": SIGNATURE,
+        },
+    },
+    "ContributionStatus": {
+        "type": "object",
+        "required": ["contribution_id", "state", "title"],
+        "additionalProperties": False,
+        "properties": {
+            "contribution_id": _pattern(publication.ITEM_ID),
+            "state": {"enum": ["pending", "approved", "rejected"]},
+            "title": {"type": "string"},
+            "reason": {"type": "string", "description": "Why it was rejected."},
+            "item_id": {"type": "string", "description": "The published item, once approved."},
+        },
+    },
+}
+SCHEMAS.update(PUBLICATION_SCHEMAS)
+BEARER_ERROR = {
+    **OAUTH_ERROR,
+    "description": "A refused bearer token (RFC 6750 3.1; see WWW-Authenticate).",
+}
+# 403 is a refused token (wrong scope) or a refused contribution (another organisation's).
+FORBIDDEN = {
+    "description": "A token without the scope, or a request the hub refuses.",
+    "content": {**BEARER_ERROR["content"], **PROBLEM_CONTENT},
+}
+ITEM_ID_PATH = _path("item_id", "The item's id (SPEC.md ITEM_ID).")
+PUBLICATION_PATHS: dict[str, Any] = {
+    "/api/v1/publications": {
+        "get": {
+            "summary": "Signed revisions of public items, in the order the hub signed them",
+            "tags": ["Publications"],
+            "parameters": [
+                _query(
+                    "after",
+                    "Only revisions with a larger seq (the next_after of the last page).",
+                    {"type": "integer", "minimum": 0, "maximum": 2**53 - 1},
+                ),
+                _query(
+                    "limit",
+                    "How many at most (default 50).",
+                    {"type": "integer", "minimum": 1, "maximum": 100},
+                ),
+            ],
+            "responses": {
+                "200": _json("PublicationPage", "Signed revisions, oldest first."),
+                "400": PROBLEM,
+            },
+        }
+    },
+    "/api/v1/publications/{item_id}": {
+        "get": {
+            "summary": "A public item's current signed revision (a retraction, if retracted)",
+            "tags": ["Publications"],
+            "parameters": [ITEM_ID_PATH],
+            "responses": {
+                "200": _json("Publication", "The signed document and the key that signed it."),
+                "400": PROBLEM,
+                "404": PROBLEM,
+                "503": PROBLEM,
+            },
+        }
+    },
+    "/api/v1/publications/{item_id}/file": {
+        "get": {
+            "summary": "A resource's file (check its size and sha256 against the signed item)",
+            "description": "A public item's file needs no token; a members-only item's needs "
+            "a token of scope feeds:read. Without one, a members-only item is a 404 like an "
+            "unknown one. A token that is sent is checked first, whatever the item.",
+            "tags": ["Publications"],
+            "security": [{}, {"bearer": ["feeds:read"]}],
+            "parameters": [ITEM_ID_PATH],
+            "responses": {
+                "200": {
+                    "description": "The file, as an attachment, in its stored media type.",
+                    "headers": {
+                        "Content-Disposition": {"schema": {"type": "string"}},
+                    },
+                    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "400": PROBLEM,
+                "401": BEARER_ERROR,
+                "403": BEARER_ERROR,
+                "404": PROBLEM,
+            },
+        }
+    },
+    "/api/v1/contributions": {
+        "post": {
+            "summary": "Propose an item to the secretariat (a signed contribution)",
+            "description": "Queued for moderation. Sending the same document again answers "
+            "200 with its status; a refused one is a problem naming the field.",
+            "tags": ["Publications"],
+            "security": [{"bearer": ["contribute"]}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/ContributionDocument"}
+                    }
+                },
+            },
+            "responses": {
+                "201": _json("ContributionStatus", "Queued for moderation."),
+                "200": _json("ContributionStatus", "Sent before: its status now."),
+                "400": PROBLEM,
+                "401": BEARER_ERROR,
+                "403": FORBIDDEN,
+                "409": PROBLEM,
+                "413": PROBLEM,
+            },
+        },
+        "get": {
+            "summary": "What became of this node's contributions (newest first, at most 200)",
+            "tags": ["Publications"],
+            "security": [{"bearer": ["contribute"]}],
+            "responses": {
+                "200": {
+                    "description": "This node's contributions only.",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["contributions"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "contributions": {
+                                        "type": "array",
+                                        "items": {
+                                            "$ref": "#/components/schemas/ContributionStatus"
+                                        },
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "400": PROBLEM,
+                "401": BEARER_ERROR,
+                "403": BEARER_ERROR,
+            },
+        },
+    },
+}
+
+
 SECURITY_SCHEMES = {
     "bearer": {
         "type": "oauth2",
@@ -801,6 +1140,7 @@ SECURITY_SCHEMES = {
                     "relay": "Send and fetch envelopes; read the key directory",
                     "directory:write": "Update the node's own directory entry",
                     "feeds:read": "Read members-only publications",
+                    "contribute": "Propose items to the secretariat; follow their moderation",
                 },
             }
         },
@@ -904,6 +1244,7 @@ def openapi_document() -> dict[str, Any]:
             **OAUTH_PATHS,
             **RELAY_PATHS,
             **BLOB_PATHS,
+            **PUBLICATION_PATHS,
             **_hsds_paths(),
         },
         "components": {

@@ -226,6 +226,8 @@ def edit_item(
     """Save a new version; a published item is signed (and delivered) again at once."""
     if item.state == "retracted":
         raise PublishingError("state", "A retracted item cannot be edited.", 409)
+    # The key first: a locked key must leave a published item exactly as it was signed.
+    identity = (identity_ or signing_identity()) if item.state == "published" else None
     draft = check_draft(draft)
     if item.revision and draft.audience != item.audience:
         raise PublishingError(
@@ -236,8 +238,8 @@ def edit_item(
         )
     _apply(item, draft, keep_file=draft.file is None)
     _remember(session, item, actor, "edited")
-    if item.state == "published":
-        _sign_and_deliver(session, item, identity_ or signing_identity(), _now())
+    if identity is not None:
+        _sign_and_deliver(session, item, identity, _now())
     audit(session, actor, "item.edited", item.id, item.title)
     session.commit()
     return item
@@ -275,6 +277,7 @@ def schedule_item(
         raise PublishingError("state", f"This item is already {item.state}.", 409)
     if at.tzinfo is None:
         raise PublishingError("publish_at", "Give the time with its time zone.")
+    at = at.astimezone(dt.UTC)  # SQLite keeps no zone: store every time as UTC
     if at <= _now():
         raise PublishingError("publish_at", "Choose a time in the future, or publish now.")
     item.state, item.publish_at = "scheduled", at
@@ -307,8 +310,9 @@ def retract_item(
     reason = " ".join((reason or "").split())
     if not reason or len(reason) > 2000:
         raise PublishingError("reason", "Say why the item is retracted (up to 2,000 characters).")
+    identity = identity_ or signing_identity()  # before the item changes
     item.state, item.retraction_reason = "retracted", reason
-    _sign_and_deliver(session, item, identity_ or signing_identity(), _now())
+    _sign_and_deliver(session, item, identity, _now())
     _remember(session, item, actor, "retracted")
     audit(session, actor, "item.retracted", item.id, f"{item.title}: {reason}")
     session.commit()

@@ -18,6 +18,7 @@ BLUEPRINTS = [
     "node.profile",
     "node.partners",
     "node.referral_pages",
+    "node.reader_pages",
 ]
 
 

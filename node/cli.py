@@ -15,6 +15,7 @@ from flask import Flask
 from ponte.account_cli import add_account, totp_option
 from ponte.options import data_dir_option, host_option, port_option
 from ponte.serve import serve as serve_app
+from protocol.publication import ITEM_KINDS
 
 DEFAULT_PORT = 5081
 
@@ -382,3 +383,88 @@ def sync(data_dir: Path) -> None:
     for problem in summary.problems:
         click.echo(problem)
     click.echo(f"Sync: {summary}.")
+
+
+# -- the reader ----------------------------------------------------------------------------
+
+
+@contextmanager
+def node_database(data_dir: Path) -> Iterator[Any]:
+    """The node's database session, for commands that need no keys (no passphrase asked)."""
+    from node import create_app
+    from node.enrolment import load_enrolment
+    from node.extensions import db
+
+    if load_enrolment(data_dir) is None:
+        raise click.UsageError(f"No enrolled node in {data_dir}: run `ponte node init` first.")
+    with create_app(data_dir).app_context():
+        yield db.session
+
+
+@node.command()
+@data_dir_option
+@click.option("--unread", is_flag=True, help="Only items the person (--user) has not opened.")
+@click.option("--user", "email", help="Whose read state --unread uses (their sign-in e-mail).")
+@click.option("--kind", type=click.Choice(sorted(ITEM_KINDS)), help="Only items of this kind.")
+def news(data_dir: Path, unread: bool, email: str | None, kind: str | None) -> None:
+    """List the secretariat's items this node received and verified, newest first.
+
+    Withdrawn items are not listed. Each line: publication date, kind, title, and when the
+    hub's signature was verified.
+
+    \b
+    Example:
+      ponte node news --data-dir /var/lib/ponte/node --unread --user lea@ngo.example
+    """
+    from sqlalchemy import select
+
+    from node.models import User
+    from node.publications import item_query
+
+    if unread and not email:
+        raise click.UsageError("--unread needs --user EMAIL: read state is kept per person.")
+    with node_database(data_dir) as session:
+        user_id = None
+        if email:
+            user_id = session.scalar(select(User.id).where(User.email == email.strip().lower()))
+            if user_id is None:
+                raise click.UsageError(f"No account {email} on this node.")
+        query = item_query(kind=kind or "", unread_for=user_id if unread else None)
+        items = list(session.scalars(query))
+        if not items:
+            click.echo("No items.")
+        for item in items:
+            click.echo(
+                f"{item.published:%Y-%m-%d}  {item.kind:17}  {item.title}  "
+                f"(verified {item.verified_at:%Y-%m-%d %H:%M} UTC)"
+            )
+
+
+@node.command("send-digest")
+@data_dir_option
+def send_digest(data_dir: Path) -> None:
+    """Send the e-mail digest now to everyone who opted in and has new items.
+
+    The running node does this after every sync; this command is for a cron job or a test.
+    Mail settings come from the environment: SMTP_HOST, SMTP_PORT, SMTP_USERNAME,
+    SMTP_PASSWORD, SMTP_STARTTLS (default on), SMTP_FROM and NODE_URL (the node's address,
+    for links). Failed e-mails are retried on the next run.
+
+    \b
+    Example:
+      SMTP_HOST=mail.ngo.example SMTP_FROM=ponte@ngo.example NODE_URL=https://ponte.ngo.example \\
+        ponte node send-digest --data-dir /var/lib/ponte/node
+    """
+    from flask import current_app
+
+    from node.digest import DigestNotConfigured, digest_settings, send_digests
+
+    with node_database(data_dir) as session:
+        try:
+            settings = digest_settings(current_app.config)
+        except DigestNotConfigured as error:
+            raise click.UsageError(f"No digest sent: {error}.") from error
+        report = send_digests(session, settings)
+    click.echo(f"Digests sent: {report.sent}; failed (retried next time): {report.failed}.")
+    if report.failed:
+        raise click.ClickException("Some digests could not be sent; see the log.")

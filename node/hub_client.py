@@ -146,10 +146,47 @@ class HubClient:
             headers={"Authorization": f"Bearer {token}"},
         )
 
-    def _relay(self, identity: NodeIdentity, method: str, path: str, **kwargs: Any) -> Any:
-        token = self.access_token(identity, "relay")
+    def _authorised(
+        self, identity: NodeIdentity, scope: str, method: str, path: str, **kwargs: Any
+    ) -> Any:
+        """A call with a bearer token of ``scope``."""
+        token = self.access_token(identity, scope)
         headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
-        return self._call(method, f"/api/v1/relay{path}", headers=headers, **kwargs)
+        return self._call(method, path, headers=headers, **kwargs)
+
+    def _relay(self, identity: NodeIdentity, method: str, path: str, **kwargs: Any) -> Any:
+        return self._authorised(identity, "relay", method, f"/api/v1/relay{path}", **kwargs)
+
+    # -- publications ------------------------------------------------------------------------
+
+    def publications(self, after: int, limit: int) -> dict[str, Any]:
+        """Signed revisions of public items after ``after``, in signing order (no token)."""
+        return self._call("GET", "/api/v1/publications", params={"after": after, "limit": limit})
+
+    def contribute(self, identity: NodeIdentity, document: dict[str, Any]) -> dict[str, Any]:
+        """Send a signed contribution to the secretariat's moderation queue."""
+        return self._authorised(
+            identity, "contribute", "POST", "/api/v1/contributions", json=document
+        )
+
+    def contributions(self, identity: NodeIdentity) -> dict[str, Any]:
+        """What became of this node's contributions."""
+        return self._authorised(identity, "contribute", "GET", "/api/v1/contributions")
+
+    def publication_file(self, identity: NodeIdentity | None, item_id: str, max_size: int) -> bytes:
+        """An item's file, at most ``max_size`` + 1 bytes (enough to tell a longer one);
+        with ``identity``, asked for with a feeds:read token (members-only items)."""
+        headers = {}
+        if identity is not None:
+            headers["Authorization"] = f"Bearer {self.access_token(identity, 'feeds:read')}"
+        url = self.url(f"/api/v1/publications/{quote(item_id, safe='')}/file")
+        try:
+            with self.http.get(url, headers=headers, timeout=TIMEOUT, stream=True) as response:
+                if response.status_code >= 400:
+                    raise _refusal(response.status_code, _json_or_empty(response))
+                return _read_at_most(response, max_size)
+        except requests.RequestException as exc:
+            raise HubError(f"cannot reach the hub at {self.base_url}: {exc}") from exc
 
     def post_envelope(self, identity: NodeIdentity, wire: bytes) -> dict[str, Any]:
         """Hand a sealed envelope to the relay (idempotent: a repeat returns the first result)."""
@@ -188,11 +225,7 @@ class HubClient:
         except requests.RequestException as exc:
             raise HubError(f"cannot reach the hub at {self.base_url}: {exc}") from exc
         if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {}
-            raise _refusal(response.status_code, body)
+            raise _refusal(response.status_code, _json_or_empty(response))
         return response.content
 
     def drop_blob(self, identity: NodeIdentity, sender: str, blob_id: str) -> None:
@@ -209,3 +242,21 @@ def _refusal(status: int, body: dict[str, Any]) -> HubError:
     code = body.get("code") or body.get("error") or "refused"
     message = body.get("detail") or body.get("error_description") or body.get("title")
     return HubError(str(message or f"the hub answered {status}"), status, str(code))
+
+
+def _json_or_empty(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _read_at_most(response: requests.Response, size: int) -> bytes:
+    """Up to ``size`` + 1 bytes: enough to tell a longer file, never an unbounded read."""
+    data = bytearray()
+    for chunk in response.iter_content(64 * 1024):
+        data += chunk
+        if len(data) > size:
+            break
+    return bytes(data[: size + 1])

@@ -18,6 +18,7 @@ from node.lifecycle import TransitionRefused, check_transition
 from node.models import Referral
 from node.outbox import PartnerUnavailable, as_datetime, partner_record, queue_envelope
 from node.peers import peer_view
+from node.publications import apply_publication
 from node.referrals import add_event, offer_siblings, set_status
 from protocol import Kind, OpenedMessage, b64url_decode, b64url_encode
 
@@ -45,6 +46,8 @@ def apply_message(
         return apply_update(session, keys, opened, now)
     if kind is Kind.RECEIPT:
         return apply_receipt(session, opened)
+    if kind is Kind.NEWSLETTER:
+        return apply_newsletter(session, keys, opened)
     raise NotApplied(f"{kind.value} messages are not handled by this node yet")
 
 
@@ -146,3 +149,19 @@ def apply_receipt(session: Session, opened: OpenedMessage) -> str:
     if payload["message_id"] == case.message_id and case.status == "sent":
         set_status(session, case, "delivered", message_id, "in", case.partner_node_id)
     return f"case {case.id}: delivery confirmed"
+
+
+def apply_newsletter(session: Session, keys: NodeKeys, opened: OpenedMessage) -> str:
+    """A members-only item. Only the hub pinned at enrolment may send one (SPEC.md 7.3): from
+    anyone else it is set aside unread. Its document is then verified with the pinned hub key
+    by ``node.publications`` (PublicationRejected, recorded by the caller, if it fails)."""
+    hub_id = keys.enrolment.hub_record.node_id
+    if opened.header.sender != hub_id:
+        raise NotApplied(
+            f"a newsletter from {opened.header.sender}: only the hub {hub_id} sends them"
+        )
+    item = apply_publication(session, keys, opened.payload, "relay")
+    revision = opened.payload["statement"]["revision"]
+    if item is None:
+        return f"item revision {revision} ignored: this node holds the same or a newer one"
+    return f"item {item.item_id} revision {revision} ({item.status})"

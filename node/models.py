@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Integer,
@@ -208,3 +209,135 @@ class PendingBlobDrop(Base):
 
     sender: Mapped[str] = mapped_column(String(63), primary_key=True)
     blob_id: Mapped[str] = mapped_column(String(22), primary_key=True)
+
+
+# -- the reader: the secretariat's items, as this node received and verified them ----------
+
+
+class NewsItem(Base):
+    """The newest verified revision of one item the secretariat published (SPEC.md 4.6).
+
+    ``document`` is the signed publication exactly as it arrived, so the item page can check
+    it again with the pinned hub key; the other columns are copies for lists, filters and
+    search. A retraction keeps the row (so an older revision can never bring the item back)
+    but empties ``body_markdown``: the reader shows nothing of a withdrawn text.
+    """
+
+    __tablename__ = "news_item"
+
+    item_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), index=True)  # published | retracted
+    audience: Mapped[str] = mapped_column(String(10))  # public | members
+    kind: Mapped[str] = mapped_column(String(30), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    body_markdown: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(20))
+    topics: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    countries: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # ",a,b," copies of the lists: a LIKE '%,a,%' filter works on SQLite and PostgreSQL alike
+    # (topic and country codes cannot hold a comma or a LIKE wildcard).
+    topic_tags: Mapped[str] = mapped_column(Text, default=",")
+    country_tags: Mapped[str] = mapped_column(Text, default=",")
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was retracted
+    published: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    document: Mapped[dict[str, Any]] = mapped_column()
+    source: Mapped[str] = mapped_column(String(10))  # relay | feed
+    verified_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    received_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+
+    @property
+    def statement(self) -> dict[str, Any]:
+        return self.document["statement"]
+
+
+class PublicationProblem(Base):
+    """An item that failed verification and was not stored: what, where from, why (no body)."""
+
+    __tablename__ = "publication_problem"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    source: Mapped[str] = mapped_column(String(10))  # relay | feed
+    item_id: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str] = mapped_column(Text)
+
+
+class NewsFeedState(Base):
+    """How far this node has read the hub's list of signed public items (one row)."""
+
+    __tablename__ = "news_feed_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_after: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class NewsRead(Base):
+    """A person here has opened this item."""
+
+    __tablename__ = "news_read"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    read_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NewsContribution(Base):
+    """An item this node proposed to the secretariat, and what the hub last said of it.
+    State: pending | approved | rejected (the hub's words)."""
+
+    __tablename__ = "news_contribution"
+
+    contribution_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    document: Mapped[dict[str, Any] | None] = mapped_column()  # None: known from the hub only
+    submitted_by: Mapped[str] = mapped_column(String(320))
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    state: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    item_id: Mapped[str | None] = mapped_column(String(100))
+    checked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DigestSubscription(Base):
+    """A person here who asked for the e-mail digest of new items (sent to their sign-in
+    e-mail). Items received before ``since`` are never sent to them."""
+
+    __tablename__ = "digest_subscription"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    since: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DigestSent(Base):
+    """This item went to this person in a digest: it is never sent to them again."""
+
+    __tablename__ = "digest_sent"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    sent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UnsubscribeToken(Base):
+    """An unsubscribe link of one digest e-mail, known here only by the SHA-256 (hex) of its
+    random token; every digest gets a new one and older links keep working."""
+
+    __tablename__ = "unsubscribe_token"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -8,6 +8,10 @@ by its (sender, id) and only acknowledged again: every message takes effect once
 Messages may arrive out of order: an update or receipt whose referral has not arrived yet is
 held back (stored, remembered, acknowledged) and applied once its case exists, in (created,
 id) order; one still held when it expires is dropped.
+
+Each pass then brings the secretariat's public items and our contributions' states, and
+sends the e-mail digest (node.publications, node.contributions, node.digest); members-only
+items come through the inbox like any envelope, from the hub's pinned key.
 """
 
 from __future__ import annotations
@@ -19,16 +23,28 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from node.attachments import post_blobs, send_pending_drops
+from node.contributions import refresh_contributions
+from node.digest import send_digests_after_sync
 from node.hub_client import HubError
 from node.inbound import CaseNotKnownYet, NotApplied, apply_message
 from node.keys import NodeKeys
-from node.models import HeldMessage, OutboxItem, PendingAck, Referral, SeenMessage, SyncState
+from node.models import (
+    HeldMessage,
+    NewsItem,
+    OutboxItem,
+    PendingAck,
+    Referral,
+    SeenMessage,
+    SyncState,
+    utcnow,
+)
 from node.outbox import PartnerUnavailable, as_datetime, refresh_peer_keys
 from node.peers import usable_peer_records
+from node.publications import PublicationRejected, pull_public_items, record_problem
 from node.referrals import add_event, set_status
 from protocol import (
     EnvelopeRejected,
@@ -36,6 +52,7 @@ from protocol import (
     Kind,
     OpenedMessage,
     ProtocolError,
+    PublicKeyRecord,
     Reason,
     b64url_decode,
     b64url_encode,
@@ -59,6 +76,7 @@ class SyncSummary:
     held: int = 0
     rejected: int = 0
     notices: int = 0
+    news: int = 0  # the secretariat's items that arrived or changed (either way)
     problems: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
@@ -66,7 +84,7 @@ class SyncSummary:
             f"sent {self.sent}, waiting to retry {self.retrying}, refused by the hub "
             f"{self.refused}; received {self.applied}, held back {self.held}, set aside "
             f"{self.rejected}; "
-            f"delivery notices {self.notices}"
+            f"delivery notices {self.notices}; new or changed items {self.news}"
         )
 
 
@@ -98,15 +116,21 @@ def sync_state(session: Session) -> SyncState:
 
 
 def sync_once(session: Session, keys: NodeKeys, now: int | None = None) -> SyncSummary:
-    """Post due envelopes, apply the inbox, read delivery notices."""
+    """Post due envelopes, apply the inbox, read delivery notices; then the reader's items
+    and the e-mail digest."""
     now = int(time.time()) if now is None else now
     summary = SyncSummary()
+    started = utcnow()
     send_due(session, keys, now, summary)
     receive(session, keys, now, summary)
     send_due(session, keys, now, summary)  # receipts and replies written while receiving
     read_notices(session, keys, summary)
     DbSeenIds(session).purge(now)
     session.commit()
+    # The reader (node.publications, node.contributions, node.digest): public items, our
+    # contributions' states, then the e-mail digest (which also retries failed sends).
+    summary.news = sync_news(session, keys, started)
+    send_digests_after_sync(session)
     return summary
 
 
@@ -210,7 +234,8 @@ def handle_message(
 ) -> None:
     """Open, apply and remember one inbox message, then commit (one transaction)."""
     sender = str(message.get("sender", ""))
-    if sender and sender not in refreshed:
+    hub_id = keys.enrolment.hub_record.node_id
+    if sender and sender not in refreshed and sender != hub_id:  # the hub's key is pinned
         _refresh_sender(session, keys, sender)  # commits; before this message's changes
         refreshed.add(sender)
     new_case = None
@@ -218,7 +243,7 @@ def handle_message(
         opened = open_envelope(
             b64url_decode(message["wire"]),
             keys.identities,
-            lambda node_id: usable_peer_records(session, node_id),
+            lambda node_id: sender_records(session, keys, node_id),
             DbSeenIds(session),
             now=now,
         )
@@ -232,14 +257,56 @@ def handle_message(
         _hold(session, opened)  # remembered and acknowledged like an applied message
         summary.held += 1
         log.info("message %s from %s held back until its case arrives", message["id"], sender)
-    except (ProtocolError, NotApplied, PartnerUnavailable) as refused:
+    except (ProtocolError, NotApplied, PartnerUnavailable, PublicationRejected) as refused:
         session.rollback()  # nothing of a refused message is kept, except that it was handled
+        _note_publication_problem(session, keys, sender, refused)
         _set_aside(message, sender, refused, summary)
     session.add(PendingAck(message_id=message["id"]))
     sync_state(session).inbox_after = max(sync_state(session).inbox_after, int(message["seq"]))
     session.commit()
     if new_case is not None:
         apply_held(session, keys, now, summary, thread=new_case)
+
+
+def sender_records(session: Session, keys: NodeKeys, node_id: str) -> list[PublicKeyRecord]:
+    """The keys that may have signed an envelope from ``node_id``. The hub's is the one pinned
+    at enrolment, never looked up in the key directory (which the hub itself serves); a
+    partner's are those the hub attested."""
+    if node_id == keys.enrolment.hub_record.node_id:
+        return [keys.enrolment.hub_record]
+    return usable_peer_records(session, node_id)
+
+
+def _note_publication_problem(
+    session: Session, keys: NodeKeys, sender: str, refused: Exception
+) -> None:
+    """A members-only item from the hub that failed verification (its document, or the
+    shape of its statement) is shown to the node admins; no commit here."""
+    if isinstance(refused, PublicationRejected):
+        record_problem(session, "relay", str(refused), refused.item_id)
+    elif (
+        sender == keys.enrolment.hub_record.node_id
+        and isinstance(refused, EnvelopeRejected)
+        and refused.reason is Reason.INVALID_PAYLOAD
+    ):
+        record_problem(
+            session, "relay", f"the hub's envelope does not hold a valid item: {refused}"
+        )
+
+
+def sync_news(session: Session, keys: NodeKeys, started: dt.datetime) -> int:
+    """Pull public items and refresh our contributions' states; how many items arrived or
+    changed during this pass (relay and feed). A refusal is logged and retried next pass."""
+    for step in (pull_public_items, refresh_contributions):
+        try:
+            step(session, keys)
+        except HubError as error:
+            if error.status == 0:
+                raise  # the hub is unreachable: stop this pass, nothing is lost
+            session.rollback()
+            log.warning("%s: the hub refused: %s", step.__name__, error)
+    query = select(func.count()).select_from(NewsItem).where(NewsItem.verified_at >= started)
+    return session.scalar(query) or 0
 
 
 def _refresh_sender(session: Session, keys: NodeKeys, sender: str) -> None:
