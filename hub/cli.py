@@ -457,11 +457,12 @@ def publish(
         ItemDraft,
         PublishingError,
         check_draft,
+        check_publish_at,
         create_item,
+        event_fields,
         publish_item,
         schedule_item,
     )
-    from hub.publishing_pages import check_publish_at, event_fields
 
     if draft and at_text:
         raise click.UsageError("Choose --draft or --at, not both. Nothing was stored.")

@@ -199,6 +199,36 @@ def _file(draft: ItemDraft) -> None:
         draft.file.media_type = "application/octet-stream"
 
 
+def event_fields(
+    starts: dt.datetime | None,
+    ends: dt.datetime | None,
+    place: str | None,
+    online_url: str | None,
+) -> dict[str, Any] | None:
+    """The event details that were given (aware times); None when none was, which is what
+    any other kind sends. The web form and ``ponte hub publish`` build the event with this."""
+    event = {
+        "starts": _epoch(starts) if starts else None,
+        "ends": _epoch(ends) if ends else None,
+        "place": (place or "").strip(),
+        "online_url": (online_url or "").strip(),
+    }
+    return {name: value for name, value in event.items() if value not in (None, "")} or None
+
+
+def check_publish_at(at: dt.datetime | None) -> dt.datetime:
+    """The schedule time in UTC; a missing, zone-less or past time is refused (callers
+    check it before they store anything)."""
+    if at is None:
+        raise PublishingError("publish_at", "Choose the date and time to publish it (UTC).")
+    if at.tzinfo is None:
+        raise PublishingError("publish_at", "Give the time with its time zone.")
+    at = at.astimezone(dt.UTC)  # SQLite keeps no zone: store every time as UTC
+    if at <= _now():
+        raise PublishingError("publish_at", "Choose a time in the future, or publish now.")
+    return at
+
+
 # -- the life of an item --------------------------------------------------------------------
 
 
@@ -275,11 +305,7 @@ def schedule_item(
 ) -> PublicationItem:
     if item.state not in ("draft", "scheduled"):
         raise PublishingError("state", f"This item is already {item.state}.", 409)
-    if at.tzinfo is None:
-        raise PublishingError("publish_at", "Give the time with its time zone.")
-    at = at.astimezone(dt.UTC)  # SQLite keeps no zone: store every time as UTC
-    if at <= _now():
-        raise PublishingError("publish_at", "Choose a time in the future, or publish now.")
+    at = check_publish_at(at)
     item.state, item.publish_at = "scheduled", at
     _remember(session, item, actor, "scheduled")
     audit(session, actor, "item.scheduled", item.id, f"{item.title} at {at.isoformat()}")

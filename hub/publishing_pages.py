@@ -52,8 +52,10 @@ from hub.publishing import (
     ItemFile,
     PublishingError,
     check_draft,
+    check_publish_at,
     create_item,
     edit_item,
+    event_fields,
     publish_item,
     retract_item,
     schedule_item,
@@ -192,29 +194,8 @@ class ScheduleForm(FlaskForm):
     publish_at = utc_field("Publish at (UTC)")
 
 
-def epoch(moment: dt.datetime | None) -> int | None:
-    return int(moment.timestamp()) if moment else None
-
-
 def moment(seconds: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.UTC)
-
-
-def event_fields(
-    starts: dt.datetime | None,
-    ends: dt.datetime | None,
-    place: str | None,
-    online_url: str | None,
-) -> dict[str, Any] | None:
-    """The event details that were given; None when none was (what any other kind sends).
-    The web form and ``ponte hub publish`` both build the draft's event with this."""
-    event = {
-        "starts": epoch(starts),
-        "ends": epoch(ends),
-        "place": (place or "").strip(),
-        "online_url": (online_url or "").strip(),
-    }
-    return {name: value for name, value in event.items() if value not in (None, "")} or None
 
 
 def upload_from(storage: FileStorage | None) -> ItemFile | None:
@@ -273,18 +254,6 @@ def field_errors(error: PublishingError) -> dict[str, list[str]]:
     """Where a refusal is shown: next to its field, or above the form if it names none."""
     shown = error.field if error.field in FIELDS_WITH_ERRORS else "general"
     return {shown: [error.message]}
-
-
-def check_publish_at(at: dt.datetime | None) -> dt.datetime:
-    """The schedule time in UTC, refused before anything is stored: schedule_item checks it
-    too, but only once the new item exists."""
-    if at is None:
-        raise PublishingError("publish_at", "Choose the date and time to publish it (UTC).")
-    if at.tzinfo is None:
-        raise PublishingError("publish_at", "Give the time with its time zone.")
-    if at <= utcnow():
-        raise PublishingError("publish_at", "Choose a time in the future, or publish now.")
-    return at.astimezone(dt.UTC)
 
 
 def unlocked_identity() -> NodeIdentity | None:
