@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from ponte.cli import main
-from ponte.demo import DEMO_NODE_PASSPHRASE
+from ponte.demo import DEMO_ITEMS, DEMO_NODE_PASSPHRASE
 from tests.conftest import free_port, get_json, ponte_process, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +98,19 @@ def _received_by_node_b(demo_dir, timeout=60.0):
     raise AssertionError("node B never received the demo referral")
 
 
+def _news_on_node_b(demo_dir, title, timeout=60.0):
+    """Node B's reader lists ``title`` once its sync worker has received and verified it."""
+    command = [sys.executable, "-m", "ponte.cli", "node", "news", "--data-dir"]
+    command.append(str(demo_dir / "node-b"))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        if title in listed:
+            return listed
+        time.sleep(1)
+    raise AssertionError(f"node B never showed {title!r}")
+
+
 def test_demo_starts_a_seeded_hub_and_two_enrolled_nodes_and_stops_cleanly(tmp_path):
     base = free_port(3)
     with ponte_process("demo", "--data-dir", str(tmp_path), "--base-port", str(base)) as demo:
@@ -116,6 +129,11 @@ def test_demo_starts_a_seeded_hub_and_two_enrolled_nodes_and_stops_cleanly(tmp_p
         _, home = get_json(f"http://127.0.0.1:{base + 2}/")
         assert node["fingerprint"] in home.decode()  # node B shows the key the hub attests
         assert _received_by_node_b(tmp_path)["status"] == "delivered"
+        public, members = (item["title"] for item in DEMO_ITEMS)
+        _, feed = get_json(f"http://127.0.0.1:{base}/feeds/all.atom")
+        assert public in feed.decode() and members not in feed.decode()
+        listed = _news_on_node_b(tmp_path, members)  # sealed to node B through the relay
+        assert "verified" in listed and public in _news_on_node_b(tmp_path, public)
         demo.send_signal(signal.SIGTERM)
         output, _ = demo.communicate(timeout=30)
     assert demo.returncode == 0, output
