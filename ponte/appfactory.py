@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,9 @@ from typing import Any
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
+from ponte import datadir
 from ponte.csrf import csrf
-from ponte.datadir import ensure_data_dir, load_or_create_secret, sqlite_url
+from ponte.datadir import ensure_data_dir, load_or_create_secret
 from ponte.health import health_blueprint
 from ponte.problems import register_problem_handlers
 from ponte.sqlite import engine_options
@@ -41,8 +41,7 @@ def base_app(
     app.config.from_mapping(
         DATA_DIR=data_dir,
         SECRET_KEY=load_or_create_secret(data_dir / "secret_key"),
-        SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL")
-        or sqlite_url(data_dir, f"{service}.sqlite3"),
+        SQLALCHEMY_DATABASE_URI=datadir.database_url(data_dir, service),
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
         **_session_config(service, data_dir),
     )

@@ -29,3 +29,9 @@ def load_or_create_secret(path: Path) -> str:
 
 def sqlite_url(data_dir: Path, name: str) -> str:
     return f"sqlite:///{data_dir / name}"
+
+
+def database_url(data_dir: Path, service: str) -> str:
+    """``DATABASE_URL`` when set (PostgreSQL in production), else the embedded SQLite file
+    ``<service>.sqlite3`` in the data dir."""
+    return os.environ.get("DATABASE_URL") or sqlite_url(data_dir, f"{service}.sqlite3")

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+
+from tests.postgres import PostgresServer
+
+# ./scripts/test runs the suite twice: on SQLite, then with PONTE_TEST_DATABASE=postgresql,
+# where every app a test builds in this process gets a fresh PostgreSQL database of its own
+# (programs started as real processes keep the embedded SQLite default).
+POSTGRES_MODE = os.environ.get("PONTE_TEST_DATABASE") == "postgresql"
 
 
 def free_port(count: int = 1) -> int:
@@ -86,3 +98,35 @@ def fast_hashing(monkeypatch):
     accounts._dummy_hash.cache_clear()
     yield
     accounts._dummy_hash.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server (Debian's packages) for the whole test session. Its files are
+    not under pytest's tmp dir: that is private to root, and the server runs as postgres."""
+    base = Path(tempfile.mkdtemp(prefix="ponte-pg-"))
+    server = PostgresServer.start(base, free_port())
+    yield server
+    server.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _apps_on_postgres(request) -> Iterator[None]:
+    if not POSTGRES_MODE:
+        yield
+        return
+    import ponte.datadir
+
+    server: PostgresServer = request.getfixturevalue("postgres")
+    made: dict[str, str] = {}
+
+    def database_url(data_dir, service: str) -> str:
+        key = f"{data_dir}|{service}"
+        if key not in made:  # one database per data dir, as the SQLite file would be
+            made[key] = server.database("t_" + hashlib.sha256(key.encode()).hexdigest()[:24])
+        return made[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ponte.datadir, "database_url", database_url)
+        yield
