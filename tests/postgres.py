@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from sqlalchemy.engine import make_url
 
 ROOT_ACCOUNT = "postgres"  # who runs the server when we are root
 SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=300")
@@ -110,3 +111,21 @@ class PostgresServer:
         programs = bin_dir()
         if programs is not None and self.data.exists():
             self._run(programs / "pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+
+
+def stored_bytes(url: str) -> bytes:
+    """Everything a database holds, as bytes to scan for what must never be stored: the
+    SQLite file with its journal/WAL, or a plain ``pg_dump`` of a PostgreSQL database (the
+    caller disposes of its engine first, so SQLite's pages are in the files)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(str(parsed.database))
+        files = sorted(path.parent.glob(path.name + "*"))
+        assert files, f"no database file at {path}"
+        return b"".join(part.read_bytes() for part in files)
+    programs = bin_dir()
+    assert programs is not None, "pg_dump is not installed"
+    query = parsed.query
+    env = {**os.environ, "PGHOST": str(query["host"]), "PGPORT": str(query["port"])}
+    command = [str(programs / "pg_dump"), "-U", str(parsed.username), str(parsed.database)]
+    return subprocess.run(command, env=env, check=True, capture_output=True).stdout

@@ -36,6 +36,7 @@ from ponte.accounts import (
 )
 from ponte.cli import main
 from ponte.login import TOKEN_KEY, login_required, safe_next_path, session_policy
+from tests.postgres import stored_bytes
 
 PASSWORD = "correct horse battery"
 T0 = dt.datetime(2030, 3, 1, 9, 0, tzinfo=dt.UTC)
@@ -399,7 +400,7 @@ def test_session_token_is_not_in_the_database_file(hub_app, admin, data_dir):
         assert set(flask_session) <= {TOKEN_KEY, "csrf_token"}
     with hub_app.app_context():
         hub_db.engine.dispose()
-    contents = (data_dir / "hub.sqlite3").read_bytes()
+    contents = stored_bytes(hub_app.config["SQLALCHEMY_DATABASE_URI"])
     assert token.encode() not in contents
     assert hashlib.sha256(token.encode()).hexdigest().encode() in contents
 

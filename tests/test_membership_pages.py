@@ -19,6 +19,7 @@ from node.oauth_client import token_request_form
 from ponte.accounts import create_user
 from ponte.cli import main
 from protocol import NodeIdentity, enrolment_proof, fingerprint, invitation_hash, verify_attestation
+from tests.postgres import stored_bytes
 
 HUB_PASSPHRASE = "hub passphrase for tests"
 HUB_SETTINGS = {"TESTING": True, "HUB_PASSPHRASE": HUB_PASSPHRASE, "KEYSTORE_KDF": "interactive"}
@@ -97,12 +98,6 @@ def key_directory_status(app, token, node_id):
 def invitations(app):
     with app.app_context():
         return db.session.scalars(select(Invitation)).all()
-
-
-def database_files(app):
-    files = list(app.config["DATA_DIR"].glob("hub.sqlite3*"))  # with -wal/-journal if any
-    assert files
-    return files
 
 
 def get_node(app, node_id):
@@ -205,7 +200,7 @@ def test_inviting_shows_the_token_once_and_keeps_only_its_hash(app, client):
     [invitation] = invitations(app)
     assert invitation.organization_id == "org-free" and invitation.created_by == ADMIN
     assert invitation.token_hash == invitation_hash(token)
-    stored = b"".join(path.read_bytes() for path in database_files(app))
+    stored = stored_bytes(app.config["SQLALCHEMY_DATABASE_URI"])
     assert invitation_hash(token).encode() in stored and token.encode() not in stored
     listed = text(client.get("/admin/invitations"))
     assert "Asociația FREE" in listed and "open" in listed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -23,7 +24,9 @@ import time
 import nacl.public
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 
 from hub.enrolment import revoke_node
 from hub.extensions import db as hub_db
@@ -192,7 +195,9 @@ def test_a_node_offline_for_ten_days_gets_everything_once_and_expiry_reaches_the
 
 
 def node_sync_process(node: TestNode) -> subprocess.Popen:
-    env = {**os.environ, "PONTE_PASSPHRASE": PASSPHRASE}
+    # The process uses the database the test's app uses (SQLite file, or PostgreSQL).
+    database = node.app.config["SQLALCHEMY_DATABASE_URI"]
+    env = {**os.environ, "PONTE_PASSPHRASE": PASSPHRASE, "DATABASE_URL": database}
     return subprocess.Popen(
         [sys.executable, "-m", "ponte.cli", "node", "sync", "--data-dir", str(node.data_dir)],
         stdout=subprocess.PIPE,
@@ -204,12 +209,21 @@ def node_sync_process(node: TestNode) -> subprocess.Popen:
 
 def count_rows(node: TestNode, sql: str) -> int:
     """Read the node's database from outside while another process writes it."""
+    url = node.app.config["SQLALCHEMY_DATABASE_URI"]
+    if not url.startswith("sqlite"):
+        with outside_engine(url).connect() as connection:
+            return connection.execute(text(sql)).scalar_one()
     uri = f"file:{node.data_dir / 'node.sqlite3'}?mode=ro"
     try:
         with sqlite3.connect(uri, uri=True, timeout=0.05) as connection:
             return connection.execute(sql).fetchone()[0]
     except sqlite3.OperationalError:
         return -1  # locked for a moment
+
+
+@functools.cache
+def outside_engine(url: str) -> Engine:
+    return create_engine(url, poolclass=NullPool)
 
 
 def kill_during(

@@ -17,6 +17,7 @@ from hub.relay import inbox as relay_inbox
 from node.oauth_client import token_request_form
 from protocol import NodeIdentity, b64url_decode, enrolment_proof, open_envelope, seal
 from protocol.envelope import MemorySeenIds
+from tests.postgres import stored_bytes
 
 SETTINGS = {
     "HUB_PASSPHRASE": "hub passphrase for tests",
@@ -240,9 +241,8 @@ def test_the_hub_keeps_no_referral_text_anywhere(hub):
         MARKER.lower().encode(),
     ]
     data_dir = hub.config["DATA_DIR"]
-    files = [path for path in data_dir.rglob("*") if path.is_file()]
-    assert any(path.name == "hub.sqlite3" for path in files)
-    for path in files:
-        content = path.read_bytes()
+    stored = {path: path.read_bytes() for path in data_dir.rglob("*") if path.is_file()}
+    stored["database"] = stored_bytes(hub.config["SQLALCHEMY_DATABASE_URI"])
+    for where, content in stored.items():
         for form in forms:
-            assert form not in content, (path, form)
+            assert form not in content, (where, form)
