@@ -54,9 +54,13 @@ def import_directory(
 
 
 def rebuild_index(
-    session: Session, index: DirectoryIndex, *, progress: Progress | None = None
+    session: Session,
+    index: DirectoryIndex,
+    *,
+    progress: Progress | None = None,
+    timeout: float | None = None,
 ) -> int:
-    return index.rebuild(organisations_with_details(session), progress=progress)
+    return index.rebuild(organisations_with_details(session), progress=progress, timeout=timeout)
 
 
 def get_organisation(session: Session, organisation_id: str) -> Organization | None:

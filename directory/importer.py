@@ -22,6 +22,7 @@ import pycountry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from directory.changes import record_changes
 from directory.contacts import (
     Flag,
     parse_email,
@@ -302,6 +303,9 @@ def import_records(
             _import_one(session, record, terms, report)  # type: ignore[arg-type]
         if progress:
             progress(position, len(records))
+    # Every imported organisation, unchanged ones too: the taxonomy's labels, which their
+    # index documents carry, may have changed with this import.
+    record_changes(session, report.organisation_ids)
     session.commit()
     return report
 

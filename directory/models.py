@@ -13,8 +13,10 @@ import datetime as dt
 import uuid
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ponte.naming import named_metadata
 
 KINDS = ("ngo", "network", "international_org", "government", "other")
 COUNTRY_CONTACT_ROLES = ("national_coordinator", "referral_mechanism", "hotline", "police_unit")
@@ -31,6 +33,7 @@ def utcnow() -> dt.datetime:
 
 
 class Base(DeclarativeBase):
+    metadata = named_metadata()  # the same constraint names on SQLite and PostgreSQL
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
@@ -220,3 +223,20 @@ class CountryContact(Base):
     website: Mapped[str | None] = mapped_column(String(500))
     notes: Mapped[str | None] = mapped_column(Text)
     organization: Mapped[Organization | None] = relationship()
+
+
+CHANGE_OPERATIONS = ("upsert", "delete")
+
+
+class DirectoryChange(Base):
+    """One entry of the directory's change log: an organisation whose entry was written (or
+    removed), in the transaction that wrote it. Every hub instance keeps its own search index
+    current by applying the entries after the last one it applied (directory/changes.py)."""
+
+    __tablename__ = "directory_change"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # No foreign key: the entry saying an organisation was removed outlives its row.
+    organization_id: Mapped[str] = mapped_column(String(36))
+    operation: Mapped[str] = mapped_column(String(10))  # one of CHANGE_OPERATIONS
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

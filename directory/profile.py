@@ -3,8 +3,9 @@
 ``changes`` has the shape of a directory-update statement (protocol/profile.py, SPEC.md 4.5).
 It is applied with the importer's conventions: service ids derived from the organisation and
 the service's name, one service area for the organisation's country, services carrying the
-organisation's languages, ``modified`` bumped on the organisation and its services. Recording
-who asked for it (the audit log, the signed document) is the caller's job.
+organisation's languages, ``modified`` bumped on the organisation and its services, an entry
+in the change log (directory/changes.py). Recording who asked for it (the audit log, the signed
+document) is the caller's job.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pycountry
 from sqlalchemy.orm import Session
 
+from directory.changes import record_changes
 from directory.importer import (
     mark_modified,
     place_service,
@@ -70,6 +72,7 @@ def apply_profile_update(
     organisation.last_verified = today or utcnow().date()
     _drop_answered_flags(organisation, changes)
     mark_modified(organisation)
+    record_changes(session, [organisation.id])
     log.info("directory entry %s updated by %s: %s", organisation.id, actor, changed)
     return changed
 

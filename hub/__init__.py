@@ -10,6 +10,7 @@ from flask import Flask
 
 from hub.extensions import db
 from ponte.appfactory import base_app
+from ponte.health import add_readiness_check
 
 # One blueprint per capability; each module exposes ``blueprint``.
 BLUEPRINTS = [
@@ -33,18 +34,22 @@ BLUEPRINTS = [
 
 def create_app(data_dir: Path, overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the hub app on ``data_dir`` and create its database tables if missing."""
+    from hub.metrics import init_hub_metrics
+    from hub.search_index import index_ready
+
     app = base_app(__name__, "hub", db, data_dir, overrides, BLUEPRINTS)
+    init_hub_metrics(app)
     with app.app_context():
         _open_search_index(app)
+    add_readiness_check(app, "search_index", index_ready)
     return app
 
 
 def _open_search_index(app: Flask) -> None:
-    """Open the index; rebuild it if it is missing while the database has entries (a new
-    data dir copied without its index, or an index deleted to recover from damage)."""
-    from directory.catalogue import organisation_count, rebuild_index
+    """Open the index and bring it up to date with the directory's change log; rebuild it if
+    it is missing while the database has entries (a new instance's data dir, or an index
+    deleted to recover from damage). hub/search_follower.py says when else."""
+    from hub.search_follower import init_search_follower
     from hub.search_index import init_search_index
 
-    index = init_search_index(app)
-    if index.count() == 0 and organisation_count(db.session):
-        rebuild_index(db.session, index)
+    init_search_follower(app, init_search_index(app))

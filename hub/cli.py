@@ -17,12 +17,23 @@ import click
 from flask import Flask
 
 from ponte.account_cli import add_account, totp_option
-from ponte.options import data_dir_option, host_option, port_option
+from ponte.backup_cli import backup_commands
+from ponte.migration_cli import new_migration_command, upgrade_db_command
+from ponte.options import (
+    config_option,
+    data_dir_option,
+    host_option,
+    port_option,
+    production_option,
+)
 from ponte.progress import progress_bar
 from ponte.serve import serve as serve_app
+from ponte.serve import serve_production
 
 if TYPE_CHECKING:
     from hub.publishing import ItemFile, PublishingError
+    from ponte.config import Settings
+    from ponte.config_check import Finding
     from protocol import NodeIdentity
 
 DEFAULT_PORT = 5080
@@ -31,6 +42,12 @@ DEFAULT_PORT = 5080
 @click.group()
 def hub() -> None:
     """Run and administer the Ponte hub (directory, relay, publishing)."""
+
+
+for _command in backup_commands("hub"):  # backup, restore
+    hub.add_command(_command)
+hub.add_command(upgrade_db_command("hub"))
+hub.add_command(new_migration_command("hub"))
 
 
 @contextmanager
@@ -46,16 +63,67 @@ def hub_context(data_dir: Path) -> Iterator[Flask]:
 @data_dir_option
 @host_option
 @port_option(DEFAULT_PORT)
-def serve(data_dir: Path, host: str, port: int) -> None:
+@production_option
+@config_option
+def serve(data_dir: Path, host: str, port: int, production: bool) -> None:
     """Start the hub's web app, creating its database on first start.
+
+    The development server by default; with --production, gunicorn (PONTE_WORKERS worker
+    processes of PONTE_THREADS threads; SIGHUP reloads them, SIGTERM stops gracefully).
+    A bad setting stops the start with exit 2 (check them with `ponte hub check-config`).
 
     \b
     Example:
       ponte hub serve --data-dir /var/lib/ponte/hub --port 5080
+      ponte hub serve --production --data-dir /var/lib/ponte/hub --port 5080
     """
     from hub import create_app
 
-    serve_app(create_app(data_dir), "hub", host, port)
+    app = create_app(data_dir)  # the pre-flight: settings, database, index
+    if production:
+        serve_production(app, "hub", host, port)
+    from hub.search_follower import follow_search_index
+
+    follow_search_index(app)
+    serve_app(app, "hub", host, port)
+
+
+@hub.command("check-config")
+@data_dir_option
+@config_option
+def check_config_command(data_dir: Path) -> None:
+    """Show the effective settings (secrets hidden) and check that they work.
+
+    Checks that the data dir is writable, the database answers and, when
+    PONTE_HUB_PASSPHRASE is set, that it opens the hub's keystore. Lists every problem and
+    exits 2 if there is any; changes nothing.
+
+    \b
+    Example:
+      ponte hub check-config --data-dir /var/lib/ponte/hub --config /etc/ponte/hub.toml
+    """
+    from ponte.config_check import check_config
+
+    raise click.exceptions.Exit(check_config("hub", data_dir, _hub_keys_check))
+
+
+def _hub_keys_check(settings: Settings, data_dir: Path) -> list[Finding]:
+    from hub.identity import keystore_path
+    from ponte.config_check import note, ok, problem
+    from protocol import KeystoreError, fingerprint
+    from protocol.keystore import read_keystore
+
+    path, passphrase = keystore_path(data_dir), settings["HUB_PASSPHRASE"]
+    if not passphrase:
+        return [note("HUB_PASSPHRASE is not set: the hub serves the directory but cannot enrol "
+                     "nodes, revoke them or sign publications")]  # fmt: skip
+    if not path.exists():
+        return [note(f"no hub keystore yet: {path} is made with HUB_PASSPHRASE on first use")]
+    try:
+        identity = read_keystore(path, passphrase)[-1]
+    except KeystoreError as error:
+        return [problem(f"HUB_PASSPHRASE: does not open {path}: {error}")]
+    return [ok(f"the hub keystore opens; fingerprint {fingerprint(identity.public_record())}")]
 
 
 @hub.command("seed")
@@ -106,16 +174,18 @@ def seed_command(data_dir: Path, file: Path | None) -> None:
 def reindex(data_dir: Path) -> None:
     """Rebuild the search index from the database.
 
+    Only this data dir's index: each hub instance keeps its own (docs/scale-out.md). A hub
+    also rebuilds its index by itself at start when the index is missing.
+
     \b
     Example:
       ponte hub reindex --data-dir /var/lib/ponte/hub
     """
-    from directory.catalogue import rebuild_index
     from hub.extensions import db
-    from hub.search_index import search_index
+    from hub.search_follower import search_follower
 
     with hub_context(data_dir), progress_bar("Indexing organisations") as progress:
-        count = rebuild_index(db.session, search_index(), progress=progress)
+        count = search_follower().rebuild(db.session, progress)
     click.echo(f"Indexed {count} organisations.")
 
 
@@ -283,10 +353,13 @@ def _unlocked_hub_identity(
     why: str = "revoking a node re-attests its keys as revoked, which needs the hub key",
 ) -> NodeIdentity:
     """The hub key, or a usage error (exit 2) naming what is missing and ``why`` it is needed."""
+    from flask import current_app
+
     from hub.identity import hub_identity
     from ponte.problems import ProblemError
 
-    if not os.environ.get("PONTE_HUB_PASSPHRASE"):
+    # The config file's passphrase is in the app's config; the environment's is read live.
+    if not (current_app.config.get("HUB_PASSPHRASE") or os.environ.get("PONTE_HUB_PASSPHRASE")):
         raise click.UsageError(
             f"Set PONTE_HUB_PASSPHRASE to the hub's passphrase: {why}. Nothing was changed."
         )

@@ -151,6 +151,19 @@ SCHEMAS: dict[str, Any] = {
         "required": ["status", "service"],
         "properties": {"status": {"const": "ok"}, "service": {"type": "string"}},
     },
+    "Readiness": {
+        "type": "object",
+        "required": ["status", "service", "checks"],
+        "properties": {
+            "status": {"const": "ready"},
+            "service": {"type": "string"},
+            "checks": {
+                "type": "object",
+                "description": "Each check (database, search_index) and its outcome.",
+                "additionalProperties": {"enum": ["ok", "failing"]},
+            },
+        },
+    },
     "OrganisationSummary": {
         "type": "object",
         "required": ["id", "name", "acronym", "country", "city", "kind"],
@@ -1202,10 +1215,20 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/healthz": {
                 "get": {
-                    "summary": "Ready check",
+                    "summary": "Liveness: the process answers (it checks nothing else)",
+                    "responses": {"200": _json("Health", "The hub's process is up.")},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: the database answers and the search index opens",
                     "responses": {
-                        "200": _json("Health", "The hub is up and reaches its database."),
-                        "503": PROBLEM,
+                        "200": _json("Readiness", "The hub can serve requests."),
+                        "503": {
+                            "description": "Not ready: `failing` names the failing checks "
+                            "and `checks` gives every check's outcome.",
+                            "content": PROBLEM_CONTENT,
+                        },
                     },
                 }
             },

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from directory.models import utcnow
 from hub.identity import HUB_NODE_ID
+from hub.metrics import count_settled
 from hub.models import Node, RelayBlob, RelayMessage, RelayNotice
 from protocol import Envelope, EnvelopeRejected, Header, b64url_encode
 from protocol.padding import MAX_ATTACHMENT_BUCKET, is_bucket_size
@@ -130,6 +131,7 @@ def acknowledge(
     for message in found:
         _settle(session, message, "delivered", now)
     session.commit()
+    count_settled("delivered", len(found))
     done = {message.message_id for message in found}
     return sorted(done), sorted(set(message_ids) - done)
 
@@ -165,6 +167,7 @@ def expire_due(session: Session, now: int | None = None) -> int:
         blob.state, blob.data = "expired", None
     if due or blobs:
         session.commit()
+    count_settled("expired", len(due))
     return len(due)
 
 

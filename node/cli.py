@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask
 
 from ponte.account_cli import add_account, totp_option
-from ponte.options import data_dir_option, host_option, port_option
+from ponte.backup_cli import backup_commands
+from ponte.migration_cli import new_migration_command, upgrade_db_command
+from ponte.options import (
+    config_option,
+    data_dir_option,
+    host_option,
+    port_option,
+    production_option,
+)
 from ponte.serve import serve as serve_app
+from ponte.serve import serve_production
 from protocol.publication import ITEM_KINDS
+
+if TYPE_CHECKING:
+    from ponte.config import Settings
+    from ponte.config_check import Finding
 
 DEFAULT_PORT = 5081
 
@@ -25,53 +37,112 @@ def node() -> None:
     """Run and administer an NGO's Ponte node (keys, referrals, newsletters)."""
 
 
+for _command in backup_commands("node"):  # backup, restore
+    node.add_command(_command)
+node.add_command(upgrade_db_command("node"))
+node.add_command(new_migration_command("node"))
+
+
 @node.command()
 @data_dir_option
 @host_option
 @port_option(DEFAULT_PORT)
-def serve(data_dir: Path, host: str, port: int) -> None:
+@production_option
+@config_option
+def serve(data_dir: Path, host: str, port: int, production: bool) -> None:
     """Start the node's web app, creating its database on first start.
 
     \b
-    Once the keys are unlocked, a background worker syncs with the hub's relay every
-    NODE_SYNC_INTERVAL seconds (default 5; 0 turns it off).
+    Without --production: the development server, and once the keys are unlocked a
+    background thread syncs with the hub's relay every NODE_SYNC_INTERVAL seconds
+    (default 5; 0 turns it off).
+    With --production: gunicorn and no sync thread (each worker would run one): run
+    `ponte node sync --loop` beside it. The passphrase must come from PONTE_PASSPHRASE
+    (or the config file): every worker unlocks the keys itself.
 
     \b
     Example:
       ponte node serve --data-dir /var/lib/ponte/node --port 5081
+      ponte node serve --production --data-dir /var/lib/ponte/node --port 5081
     """
     from node import create_app
+    from node.keys import EXTENSION_KEY
+    from ponte.config import load_settings
 
     app = create_app(data_dir)
-    unlock_into(app, data_dir)
-    interval = float(os.environ.get("NODE_SYNC_INTERVAL", "5"))
-    if interval > 0 and "ponte.node_keys" in app.extensions:
+    unlock_into(app, data_dir, ask=not production)
+    if production:
+        click.echo("No sync here: run `ponte node sync --loop` beside it (ponte-node-sync).")
+        serve_production(app, "node", host, port)
+    interval = load_settings("node")["NODE_SYNC_INTERVAL"]
+    if interval > 0 and EXTENSION_KEY in app.extensions:
         from node.sync import start_sync_worker
 
         start_sync_worker(app, interval)
     serve_app(app, "node", host, port)
 
 
-def unlock_into(app: Flask, data_dir: Path) -> None:
-    """Open the node's keystore (if it is enrolled) before anything is served."""
-    from node.enrolment import keystore_path, load_enrolment, unlock
-    from node.keys import install_keys
-    from ponte.secret_input import read_secret
+@node.command("check-config")
+@data_dir_option
+@config_option
+def check_config_command(data_dir: Path) -> None:
+    """Show the effective settings (secrets hidden) and check that they work.
+
+    Checks that the data dir is writable, the database answers and, for an enrolled node,
+    that PONTE_PASSPHRASE opens its keystore. Lists every problem and exits 2 if there is
+    any; changes nothing.
+
+    \b
+    Example:
+      ponte node check-config --data-dir /var/lib/ponte/node --config /etc/ponte/node.toml
+    """
+    from ponte.config_check import check_config
+
+    raise click.exceptions.Exit(check_config("node", data_dir, _node_keys_check))
+
+
+def _node_keys_check(settings: Settings, data_dir: Path) -> list[Finding]:
+    from node.enrolment import load_enrolment, own_fingerprint, unlock
+    from node.keys import is_enrolled
+    from ponte.config_check import note, ok, problem
     from protocol import KeystoreError
 
+    if not is_enrolled(data_dir):
+        return [note("not enrolled yet: `ponte node init` joins a hub")]
+    if not settings["PASSPHRASE"]:
+        return [problem("PASSPHRASE: must be set (PONTE_PASSPHRASE): the node is enrolled and "
+                        "its keys are sealed with it")]  # fmt: skip
+    try:
+        identities = unlock(data_dir, settings["PASSPHRASE"])
+    except KeystoreError as error:
+        return [problem(f"PASSPHRASE: does not open the node's keystore: {error}")]
     enrolment = load_enrolment(data_dir)
-    if enrolment is None or not keystore_path(data_dir).exists():
+    assert enrolment is not None  # is_enrolled said so
+    who = f"node {enrolment.node_id} of {enrolment.organisation_name}"
+    found = own_fingerprint(identities[-1])
+    return [ok(f"the keystore opens: {who}, fingerprint {found}; hub {enrolment.hub_url}")]
+
+
+def unlock_into(app: Flask, data_dir: Path, ask: bool = True) -> None:
+    """Open the node's keystore (if it is enrolled) before anything is served. The passphrase
+    is the PASSPHRASE setting (PONTE_PASSPHRASE), else asked for at a terminal if ``ask``."""
+    from node.keys import KeysLocked, is_enrolled, unlock_keys
+    from ponte.config import load_settings
+    from ponte.secret_input import read_secret
+
+    if not is_enrolled(data_dir):
         click.echo("This node is not enrolled yet: run `ponte node init` to join a hub.")
         return
-    passphrase = read_secret("PONTE_PASSPHRASE", "Passphrase for this node's keys")
+    passphrase = load_settings("node")["PASSPHRASE"]
+    if not passphrase and ask:
+        passphrase = read_secret("PONTE_PASSPHRASE", "Passphrase for this node's keys")
     try:
-        identities = unlock(data_dir, passphrase)
-    except KeystoreError as error:
+        unlock_keys(app, data_dir, passphrase)
+    except KeysLocked as error:
         raise click.UsageError(
             f"{error}. The node's keys stay locked, so the node does not "
             "start; check PONTE_PASSPHRASE."
         ) from error
-    install_keys(app, identities, enrolment)
 
 
 @node.command()
@@ -173,17 +244,25 @@ def rotate_keys_command(data_dir: Path) -> None:
 # -- referrals ---------------------------------------------------------------------------
 
 
-@contextmanager
-def unlocked_node(data_dir: Path) -> Iterator[tuple[Any, Any]]:
-    """The node's database session and unlocked keys, for one command."""
+def unlocked_app(data_dir: Path) -> Flask:
+    """The node's app with its keys unlocked; a usage error if it is not enrolled."""
     from node import create_app
-    from node.extensions import db
     from node.keys import EXTENSION_KEY
 
     app = create_app(data_dir)
     unlock_into(app, data_dir)
     if EXTENSION_KEY not in app.extensions:
         raise click.UsageError("This node is not enrolled yet: run `ponte node init` first.")
+    return app
+
+
+@contextmanager
+def unlocked_node(data_dir: Path) -> Iterator[tuple[Any, Any]]:
+    """The node's database session and unlocked keys, for one command."""
+    from node.extensions import db
+    from node.keys import EXTENSION_KEY
+
+    app = unlocked_app(data_dir)
     with app.app_context():
         yield db.session, app.extensions[EXTENSION_KEY]
 
@@ -370,11 +449,35 @@ _status_command("withdraw", "withdrawn", "Withdraw a referral this organisation 
 
 @node.command()
 @data_dir_option
-def sync(data_dir: Path) -> None:
-    """Run one pass with the hub's relay: send queued messages, receive, read notices."""
+@click.option(
+    "--loop", is_flag=True, help="Keep going, a pass every --interval seconds, until SIGTERM."
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1, 86400),
+    help="Seconds between passes with --loop (default: NODE_SYNC_INTERVAL, 5).",
+)
+@config_option
+def sync(data_dir: Path, loop: bool, interval: float | None) -> None:
+    """Sync with the hub's relay: send queued messages, receive, read notices.
+
+    One pass, or with --loop a long-running sync: what runs beside `ponte node serve
+    --production` (deploy/systemd/ponte-node-sync.service). SIGTERM or Ctrl-C stops the
+    loop after the pass in progress, with exit 0; a failed pass is logged and retried.
+
+    \b
+    Examples:
+      ponte node sync --data-dir /var/lib/ponte/node
+      ponte node sync --loop --interval 10 --data-dir /var/lib/ponte/node
+    """
     from node.hub_client import HubError
     from node.sync import sync_once
 
+    if loop:
+        _sync_loop(unlocked_app(data_dir), interval)
+        return
+    if interval is not None:
+        raise click.UsageError("--interval goes with --loop.")
     with unlocked_node(data_dir) as (session, keys):
         try:
             summary = sync_once(session, keys)
@@ -383,6 +486,26 @@ def sync(data_dir: Path) -> None:
     for problem in summary.problems:
         click.echo(problem)
     click.echo(f"Sync: {summary}.")
+
+
+def _sync_loop(app: Flask, interval: float | None) -> None:
+    import signal
+    import threading
+
+    from node.keys import EXTENSION_KEY
+    from node.sync import sync_forever
+    from ponte.config import load_settings
+
+    every = interval or load_settings("node")["NODE_SYNC_INTERVAL"]
+    if not every:
+        raise click.UsageError("NODE_SYNC_INTERVAL is 0 (no sync): give --interval SECONDS.")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # finish the pass, then stop
+        signal.signal(signum, lambda *_: stop.set())
+    hub_url = app.extensions[EXTENSION_KEY].enrolment.hub_url
+    click.echo(f"Syncing with {hub_url} every {every:g} s; SIGTERM or Ctrl-C stops.")
+    sync_forever(app, every, stop)
+    click.echo("Sync stopped.")
 
 
 # -- the reader ----------------------------------------------------------------------------

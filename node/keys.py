@@ -7,13 +7,14 @@ views and workers reach the keys, the enrolment and the hub client through these
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Flask, current_app
 
-from node.enrolment import Enrolment
+from node.enrolment import Enrolment, keystore_path, load_enrolment, unlock
 from node.hub_client import HubClient
 from ponte.problems import ProblemError
-from protocol import NodeIdentity
+from protocol import KeystoreError, NodeIdentity
 
 EXTENSION_KEY = "ponte.node_keys"
 
@@ -25,8 +26,35 @@ class NodeKeys:
     hub: HubClient
 
 
+class KeysLocked(Exception):
+    """The node is enrolled but its keys stay locked; the message names the setting and why."""
+
+
 def install_keys(app: Flask, identities: list[NodeIdentity], enrolment: Enrolment) -> None:
     app.extensions[EXTENSION_KEY] = NodeKeys(identities, enrolment, HubClient(enrolment.hub_url))
+
+
+def is_enrolled(data_dir: Path) -> bool:
+    return load_enrolment(data_dir) is not None and keystore_path(data_dir).exists()
+
+
+def unlock_keys(app: Flask, data_dir: Path, passphrase: str | None) -> bool:
+    """Open the keystore with ``passphrase`` and install the keys in ``app``; False when the
+    node is not enrolled yet (nothing to unlock). Used by ``ponte node serve`` and by each
+    gunicorn worker (node.wsgi), which has no terminal to ask at."""
+    enrolment = load_enrolment(data_dir)
+    if enrolment is None or not keystore_path(data_dir).exists():
+        return False
+    if not passphrase:
+        raise KeysLocked(
+            "PASSPHRASE: must be set (PONTE_PASSPHRASE): this node is enrolled and its keys "
+            "are sealed with it"
+        )
+    try:
+        install_keys(app, unlock(data_dir, passphrase), enrolment)
+    except KeystoreError as error:
+        raise KeysLocked(f"PASSPHRASE: does not open the keystore: {error}") from error
+    return True
 
 
 def node_keys() -> NodeKeys:

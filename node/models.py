@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ponte.accounts import SessionMixin, UserMixin
+from ponte.naming import named_metadata
 
 
 def utcnow() -> dt.datetime:
@@ -26,6 +27,7 @@ def utcnow() -> dt.datetime:
 
 
 class Base(DeclarativeBase):
+    metadata = named_metadata()  # the same constraint names on SQLite and PostgreSQL
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON}
 
 

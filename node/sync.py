@@ -79,6 +79,12 @@ class SyncSummary:
     news: int = 0  # the secretariat's items that arrived or changed (either way)
     problems: list[str] = field(default_factory=list)
 
+    @property
+    def busy(self) -> bool:
+        """Whether this pass moved or found anything at all."""
+        counts = (self.sent, self.retrying, self.refused, self.applied, self.held)
+        return any(counts) or bool(self.rejected or self.notices or self.news or self.problems)
+
     def __str__(self) -> str:
         return (
             f"sent {self.sent}, waiting to retry {self.retrying}, refused by the hub "
@@ -428,27 +434,39 @@ def apply_notice(session: Session, notice: dict) -> None:
         _expire(session, item, "the partner's node did not collect it in time")
 
 
-# -- background worker (``ponte node serve``) -------------------------------------------
+# -- again and again (``ponte node serve``'s thread, ``ponte node sync --loop``) -------------
+
+
+def sync_forever(app: Any, interval: float, stop: threading.Event | None = None) -> None:
+    """Run :func:`sync_once` every ``interval`` seconds until ``stop`` is set (never if None).
+
+    A failed pass is logged and the next one retries. A pass that moved something is logged
+    at INFO, an idle one at DEBUG: a line every few seconds that says nothing would bury the
+    ones that do."""
+    from node.extensions import db
+    from node.keys import node_keys
+    from node.metrics import count_sync_pass
+
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        with app.app_context():
+            try:
+                summary = sync_once(db.session, node_keys())
+                log.log(logging.INFO if summary.busy else logging.DEBUG, "sync: %s", summary)
+                count_sync_pass(app, "ok")
+            except Exception:  # keep going; the next pass retries
+                log.exception("sync pass failed")
+                count_sync_pass(app, "failed")
+            finally:
+                db.session.remove()
+        stop.wait(interval)
 
 
 def start_sync_worker(app: Any, interval: float) -> threading.Thread:
-    """Run :func:`sync_once` every ``interval`` seconds in a daemon thread."""
-
-    def run() -> None:
-        from node.extensions import db
-        from node.keys import node_keys
-
-        while True:
-            with app.app_context():
-                try:
-                    summary = sync_once(db.session, node_keys())
-                    log.info("sync: %s", summary)
-                except Exception:  # keep the worker alive; the next pass retries
-                    log.exception("sync pass failed")
-                finally:
-                    db.session.remove()
-            time.sleep(interval)
-
-    thread = threading.Thread(target=run, name="ponte-node-sync", daemon=True)
+    """Run :func:`sync_forever` in a daemon thread (``ponte node serve`` without
+    ``--production``: one process, so one sync)."""
+    thread = threading.Thread(
+        target=sync_forever, args=(app, interval), name="ponte-node-sync", daemon=True
+    )
     thread.start()
     return thread

@@ -29,7 +29,12 @@ MARKER = "ZQX-MARKER-7f3a9c"
 
 @pytest.fixture
 def hub(tmp_path):
-    app = create_app(tmp_path / "hub", SETTINGS)
+    return enrolled_hub(tmp_path / "hub")
+
+
+def enrolled_hub(data_dir, settings=None):
+    """A hub with three enrolled nodes, ``app.nodes`` their identities by name (a, b, c)."""
+    app = create_app(data_dir, {**SETTINGS, **(settings or {})})
     nodes = {}
     with app.app_context():
         for name in ("a", "b", "c"):

@@ -48,6 +48,7 @@ class DirectoryIndex:
     def __init__(self, path: Path) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        self.path = path
         if whoosh_index.exists_in(str(path), indexname=INDEX_NAME):
             self._index = whoosh_index.open_dir(str(path), indexname=INDEX_NAME)
         else:
@@ -61,11 +62,13 @@ class DirectoryIndex:
         self,
         organisations: Iterable[Organization],
         progress: Callable[[int, int], None] | None = None,
+        *,
+        timeout: float | None = None,
     ) -> int:
         """Replace the whole index with these organisations; return how many there are. Load
         them with their services and terms (selectinload) to spare a query per service."""
         organisations = list(organisations)
-        writer = self._writer(limitmb=256)
+        writer = self._writer(timeout, limitmb=256)
         try:
             documents = []
             for done, org in enumerate(organisations, start=1):
@@ -81,17 +84,30 @@ class DirectoryIndex:
         writer.commit(mergetype=CLEAR)
         return len(organisations)
 
-    def update(self, organisations: Iterable[Organization]) -> None:
-        """Add these organisations, or replace their documents (and their terms' labels)."""
+    def update(
+        self,
+        organisations: Iterable[Organization],
+        *,
+        removed: Iterable[str] = (),
+        timeout: float | None = None,
+    ) -> None:
+        """Add these organisations, or replace their documents (and their terms' labels), and
+        delete the documents of the ``removed`` ids, in one commit."""
         documents = [document_for(org) for org in organisations]
-        self._write(lambda writer: _update_all(writer, [*documents, *term_documents(documents)]))
+        ids = list(removed)
+
+        def action(writer: Any) -> None:
+            for org_id in ids:
+                writer.delete_by_term("id", org_id)
+            _update_all(writer, [*documents, *term_documents(documents)])
+
+        self._write(action, timeout)
 
     def remove(self, organisation_ids: Iterable[str]) -> None:
-        ids = list(organisation_ids)
-        self._write(lambda writer: [writer.delete_by_term("id", org_id) for org_id in ids])
+        self.update([], removed=organisation_ids)
 
-    def _write(self, action: Callable[[Any], Any]) -> None:
-        writer = self._writer()
+    def _write(self, action: Callable[[Any], Any], timeout: float | None = None) -> None:
+        writer = self._writer(timeout)
         try:
             action(writer)
         except BaseException:
@@ -99,12 +115,15 @@ class DirectoryIndex:
             raise
         writer.commit()
 
-    def _writer(self, **options: Any) -> Any:
-        """A writer, once any other writer is done: IndexBusy after WRITER_TIMEOUT seconds."""
+    def _writer(self, timeout: float | None, **options: Any) -> Any:
+        """A writer, once any other writer is done: IndexBusy after ``timeout`` seconds
+        (default WRITER_TIMEOUT; 0: one attempt, for callers that would rather try again later
+        than wait)."""
+        timeout = WRITER_TIMEOUT if timeout is None else timeout
         try:
-            return self._index.writer(timeout=WRITER_TIMEOUT, **options)
+            return self._index.writer(timeout=timeout, **options)
         except LockError as error:
-            raise IndexBusy(f"the search index stayed locked for {WRITER_TIMEOUT} s") from error
+            raise IndexBusy(f"the search index stayed locked for {timeout} s") from error
 
     # -- reading
 

@@ -104,6 +104,9 @@ class View:
 
     def name_rank(self) -> dict[int, int]:
         if self._name_rank is None:
+            if not self.organisations:  # an index never written to has no column to read
+                self._name_rank = {}
+                return self._name_rank
             column = self.reader.column_reader("sort_name")
             order = sorted(docnums_in(self.organisations), key=column.__getitem__)
             self._name_rank = {docnum: rank for rank, docnum in enumerate(order)}

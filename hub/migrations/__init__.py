@@ -1,0 +1,1 @@
+"""The hub's database migrations (Alembic through Flask-Migrate); see docs/migrations.md."""

@@ -1,0 +1,1 @@
+"""The hub's revisions, oldest first: ``hub_0001_...``, ``hub_0002_...``."""

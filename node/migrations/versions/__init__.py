@@ -1,0 +1,1 @@
+"""The node's revisions, oldest first: ``node_0001_...``, ``node_0002_...``."""
