@@ -241,7 +241,6 @@ def create_item(
     session.add(item)
     session.flush()
     _remember(session, item, actor, "created")
-    audit(session, actor, "item.created", item.id, item.title)
     session.commit()
     return item
 
@@ -270,7 +269,6 @@ def edit_item(
     _remember(session, item, actor, "edited")
     if identity is not None:
         _sign_and_deliver(session, item, identity, _now())
-    audit(session, actor, "item.edited", item.id, item.title)
     session.commit()
     return item
 
@@ -295,7 +293,6 @@ def publish_item(
     item.published_at, item.publish_at = item.published_at or now, None
     _sign_and_deliver(session, item, identity, now)
     _remember(session, item, actor, "published")
-    audit(session, actor, "item.published", item.id, item.title)
     session.commit()
     return item
 
@@ -307,8 +304,7 @@ def schedule_item(
         raise PublishingError("state", f"This item is already {item.state}.", 409)
     at = check_publish_at(at)
     item.state, item.publish_at = "scheduled", at
-    _remember(session, item, actor, "scheduled")
-    audit(session, actor, "item.scheduled", item.id, f"{item.title} at {at.isoformat()}")
+    _remember(session, item, actor, "scheduled", f"{item.title} at {at.isoformat()}")
     session.commit()
     return item
 
@@ -318,7 +314,6 @@ def unschedule_item(session: Session, item: PublicationItem, actor: str) -> Publ
         raise PublishingError("state", "This item is not scheduled.", 409)
     item.state, item.publish_at = "draft", None
     _remember(session, item, actor, "unscheduled")
-    audit(session, actor, "item.unscheduled", item.id, item.title)
     session.commit()
     return item
 
@@ -339,8 +334,7 @@ def retract_item(
     identity = identity_ or signing_identity()  # before the item changes
     item.state, item.retraction_reason = "retracted", reason
     _sign_and_deliver(session, item, identity, _now())
-    _remember(session, item, actor, "retracted")
-    audit(session, actor, "item.retracted", item.id, f"{item.title}: {reason}")
+    _remember(session, item, actor, "retracted", f"{item.title}: {reason}")
     session.commit()
     return item
 
@@ -408,10 +402,15 @@ def snapshot(item: PublicationItem) -> dict[str, Any]:
     }
 
 
-def _remember(session: Session, item: PublicationItem, actor: str, action: str) -> None:
+def _remember(
+    session: Session, item: PublicationItem, actor: str, action: str, detail: str | None = None
+) -> None:
+    """Keep this version in the item's history and the secretariat's audit log
+    (``item.<action>``; the detail defaults to the title)."""
     session.add(
         ItemRevision(item_id=item.id, saved_by=actor, action=action, snapshot=snapshot(item))
     )
+    audit(session, actor, f"item.{action}", item.id, detail or item.title)
 
 
 # -- signing and delivery ---------------------------------------------------------------------

@@ -303,6 +303,18 @@ def country_codes(text: str) -> list[str]:
     )
 
 
+def web_address_field(label: str) -> StringField:
+    """An optional http(s) address, as the protocol accepts it."""
+    return StringField(
+        label,
+        validators=[
+            Optional(),
+            Length(max=2000),
+            Regexp(f"^{URL}$", message="Start with https://."),
+        ],
+    )
+
+
 class ContributionForm(FlaskForm):
     kind = RadioField(
         "Kind",
@@ -319,25 +331,11 @@ class ContributionForm(FlaskForm):
         "Topics", choices=[SelectChoice(code, label) for code, label in TOPICS.items()]
     )
     countries = StringField("Countries (two-letter codes, comma-separated, e.g. RO, DE)")
-    url = StringField(
-        "Web address (optional)",
-        validators=[
-            Optional(),
-            Length(max=2000),
-            Regexp(f"^{URL}$", message="Start with https://."),
-        ],
-    )
+    url = web_address_field("Web address (optional)")
     event_starts = DateTimeLocalField("Starts (UTC)", validators=[Optional()])
     event_ends = DateTimeLocalField("Ends (UTC, optional)", validators=[Optional()])
     event_place = StringField("Place (optional)", validators=[Length(max=300)])
-    event_online_url = StringField(
-        "Online at (optional)",
-        validators=[
-            Optional(),
-            Length(max=2000),
-            Regexp(f"^{URL}$", message="Start with https://."),
-        ],
-    )
+    event_online_url = web_address_field("Online at (optional)")
 
     def validate_countries(self, field: StringField) -> None:
         for code in country_codes(field.data or ""):
