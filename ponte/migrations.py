@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import importlib
 import tempfile
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -196,6 +197,23 @@ def _import_models(service: str) -> None:
 def prepare_database(app: Flask, db: SQLAlchemy, service: str) -> None:
     """Make the database ready for this Ponte when that is safe, else raise
     ``DatabaseNotReady`` without changing anything (see the module's docstring)."""
+    for attempt in range(_SQLITE_ATTEMPTS):
+        try:
+            return _prepare_once(app, db, service)
+        except sa.exc.OperationalError as error:
+            # SQLite answers "database is locked" at once, without waiting out its busy
+            # timeout, in a few races of workers opening a new file together (switching it
+            # to WAL, upgrading a read snapshot). Trying again is safe: the work is done
+            # under the write lock and skipped once another worker has done it.
+            if "database is locked" not in str(error) or attempt == _SQLITE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+_SQLITE_ATTEMPTS = 5
+
+
+def _prepare_once(app: Flask, db: SQLAlchemy, service: str) -> None:
     scripts = script_directory(service)
     head = head_revision(service)
     _import_models(service)
