@@ -18,6 +18,7 @@ from ponte.config import load_settings
 from ponte.csrf import csrf
 from ponte.datadir import ensure_data_dir, load_or_create_secret
 from ponte.health import health_blueprint
+from ponte.i18n import init_i18n
 from ponte.observability import init_observability, observability_config
 from ponte.problems import register_problem_handlers
 from ponte.serve import trust_proxies
@@ -60,6 +61,7 @@ def base_app(
         "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     )
     init_observability(app, service)  # first: its request hooks wrap the others'
+    init_i18n(app)
     db.init_app(app)
     csrf.init_app(app)
     register_problem_handlers(app)
