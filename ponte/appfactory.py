@@ -17,6 +17,7 @@ from ponte import datadir, migrations
 from ponte.config import load_settings
 from ponte.csrf import csrf
 from ponte.datadir import ensure_data_dir, load_or_create_secret
+from ponte.headers import init_security_headers
 from ponte.health import health_blueprint
 from ponte.i18n import init_i18n
 from ponte.observability import init_observability, observability_config
@@ -62,6 +63,7 @@ def base_app(
     )
     init_observability(app, service)  # first: its request hooks wrap the others'
     init_i18n(app)
+    init_security_headers(app)
     db.init_app(app)
     csrf.init_app(app)
     register_problem_handlers(app)

@@ -23,6 +23,7 @@ from flask_babel import Babel, format_date, format_datetime, format_number, form
 
 from directory.places import LANGUAGES
 from directory.places import country_name as country_name_in
+from ponte.headers import cookie_secure
 from ponte.login import safe_next_path
 
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
@@ -120,6 +121,6 @@ def choose(code: str) -> Response:
             max_age=COOKIE_MAX_AGE,
             httponly=True,
             samesite="Lax",
-            secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
+            secure=cookie_secure(current_app),
         )
     return response
