@@ -28,6 +28,7 @@ MAX_PASSWORD_LENGTH = 1024  # hashing megabytes of "password" is a denial of ser
 MAX_EMAIL_LENGTH = 320
 MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
+MAX_LOCKOUT = dt.timedelta(days=1)
 TOTP_VALID_WINDOW = 1  # accept the code of the previous and the next 30-second step too
 
 # argon2-cffi's defaults are Argon2id with RFC 9106's low-memory parameters.
@@ -199,7 +200,8 @@ def authenticate(
     now: dt.datetime | None = None,
 ) -> U:
     """The user whose e-mail, password and (if they have TOTP) one-time code these are, or
-    :class:`LoginRefused`. Five failures lock the account for 15 minutes; a success resets
+    :class:`LoginRefused`. Five failures lock the account for 15 minutes, each further one for
+    twice as long (:func:`lockout_after`); a success resets
     the count. Unknown e-mails cost the same hash verification as known ones."""
     now = as_utc(now or utcnow())
     user = find_user(db, user_model, email)
@@ -229,8 +231,9 @@ def _refuse_if_locked(user: UserMixin, now: dt.datetime) -> None:
     remaining = as_utc(user.locked_until) - now
     if remaining > dt.timedelta(0):
         raise LockedOut(math.ceil(remaining / dt.timedelta(minutes=1)))
-    user.locked_until = None  # the lock has run out: a fresh set of attempts
-    user.failed_logins = 0
+    # The lock has run out, but the count stays: the next failure locks again at once, for
+    # twice as long (back-off), until a success resets it.
+    user.locked_until = None
 
 
 def _password_matches(user: UserMixin, password: str) -> bool:
@@ -255,9 +258,18 @@ def _record_failure(db: DbSession, user: UserMixin, now: dt.datetime) -> LoginRe
     if user.failed_logins < MAX_FAILED_LOGINS:
         db.commit()
         return LoginRefused(NOT_RECOGNISED)
-    user.locked_until = now + LOCKOUT
+    lockout = lockout_after(user.failed_logins)
+    user.locked_until = now + lockout
     db.commit()
-    return LockedOut(math.ceil(LOCKOUT / dt.timedelta(minutes=1)))
+    return LockedOut(math.ceil(lockout / dt.timedelta(minutes=1)))
+
+
+def lockout_after(failures: int) -> dt.timedelta:
+    """15 minutes at the fifth failure in a row, then doubling with each further one
+    (30, 60, … minutes), at most a day: slow enough to stop guessing, short enough that a
+    person who mistypes is not shut out for long."""
+    doublings = min(failures - MAX_FAILED_LOGINS, 10)
+    return min(LOCKOUT * 2**doublings, MAX_LOCKOUT)
 
 
 def _record_success(db: DbSession, user: UserMixin, password: str, now: dt.datetime) -> None:

@@ -20,6 +20,7 @@ from ponte.datadir import ensure_data_dir, load_or_create_secret
 from ponte.headers import init_security_headers
 from ponte.health import health_blueprint
 from ponte.i18n import init_i18n
+from ponte.limits import init_limits
 from ponte.observability import init_observability, observability_config
 from ponte.problems import register_problem_handlers
 from ponte.serve import trust_proxies
@@ -70,6 +71,7 @@ def base_app(
     app.register_blueprint(health_blueprint(db, service))
     for name in blueprints:
         app.register_blueprint(importlib.import_module(name).blueprint)
+    init_limits(app)  # wraps views by endpoint: after every blueprint
     migrations.init_migrations(app, db, service)
     if app.config.get(migrations.PREPARE_DATABASE, True):  # upgrade-db turns it off
         migrations.prepare_database(app, db, service)

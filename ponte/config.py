@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
+from limits import parse_many
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -180,6 +181,22 @@ def addresses(raw: Raw) -> str:
     return value
 
 
+def rate_limit(raw: Raw) -> str:
+    text = _text(raw)
+    try:
+        parse_many(text)
+    except ValueError:
+        raise Invalid('must be limits such as "10 per minute; 100 per hour"') from None
+    return text
+
+
+def limit_storage(raw: Raw) -> str:
+    text = _text(raw)
+    if urlsplit(text).scheme not in ("memory", "redis", "rediss", "memcached"):
+        raise Invalid("must be memory://, redis://HOST:PORT or memcached://HOST:PORT")
+    return text
+
+
 def database_url(raw: Raw) -> str:
     """A SQLAlchemy URL for PostgreSQL or SQLite. ``postgresql://`` gets the psycopg (3)
     driver Ponte installs: SQLAlchemy would otherwise look for psycopg2."""
@@ -272,6 +289,22 @@ SETTINGS: tuple[Setting, ...] = (
             unset="/metrics is closed", secret=True),
     Setting("METRICS_ALLOW_LOCALHOST", BOTH, boolean, "let 127.0.0.1 read /metrics "
             "without the token", default=False),
+    # abuse limits (ponte.limits)
+    Setting("RATE_LIMITS", BOTH, boolean, "answer 429 to a client over a limit below",
+            default=True),
+    Setting("RATE_LIMIT_STORAGE", BOTH, limit_storage, "where the counters live; "
+            "redis:// or memcached:// shared by every worker and instance",
+            default="memory://"),
+    Setting("RATE_LIMIT_LOGIN", BOTH, rate_limit, "sign-in attempts per client address",
+            default="10 per minute; 50 per hour"),
+    Setting("RATE_LIMIT_TOKEN", HUB, rate_limit, "OAuth token requests per address",
+            default="60 per minute"),
+    Setting("RATE_LIMIT_INVITATION", HUB, rate_limit, "invitation redemptions (enrolment) "
+            "per address", default="10 per minute; 30 per hour"),
+    Setting("RATE_LIMIT_SEARCH", HUB, rate_limit, "directory searches per address",
+            default="120 per minute"),
+    Setting("RATE_LIMIT_RELAY", HUB, rate_limit, "relay posts (envelopes, files) per "
+            "address", default="600 per minute"),
     # the hub
     Setting("HUB_PASSPHRASE", HUB, secret, "unlocks the hub key (enrolment, attestations, "
             "signed publications)", unset="the hub key stays locked", secret=True),

@@ -25,6 +25,10 @@ from tests.postgres import PostgresServer
 # (programs started as real processes keep the embedded SQLite default).
 POSTGRES_MODE = os.environ.get("PONTE_TEST_DATABASE") == "postgresql"
 
+# Hundreds of tests enrol, sign in and search from 127.0.0.1 within a minute: the abuse
+# limits are off for them (and the processes they start), and on in tests/test_limits.py.
+os.environ["PONTE_RATE_LIMITS"] = "false"
+
 
 def free_port(count: int = 1) -> int:
     """A port such that ``count`` consecutive ports starting there are free right now."""

@@ -31,6 +31,7 @@ from ponte.accounts import (
     create_user,
     enable_totp,
     end_session,
+    lockout_after,
     resolve_session,
     start_session,
 )
@@ -175,13 +176,25 @@ def test_five_failures_lock_the_account_for_fifteen_minutes(node_app):
     assert user.failed_logins == 0 and user.locked_until is None
 
 
-def test_lock_expiry_gives_a_fresh_set_of_attempts(node_app):
+def test_after_a_lock_runs_out_each_further_failure_locks_twice_as_long(node_app):
     create_user(node_db.session, User, "lea@ngo.example", PASSWORD)
-    fail("lea@ngo.example", 5, T0)
-    later = T0 + dt.timedelta(minutes=16)
-    with pytest.raises(LoginRefused) as refused:
-        authenticate(node_db.session, User, "lea@ngo.example", "not the password", now=later)
-    assert not isinstance(refused.value, LockedOut)
+    fail("lea@ngo.example", 5, T0)  # the fifth failure: 15 minutes
+    moment, expected = T0, [30, 60, 120]
+    for minutes_locked in expected:
+        moment += dt.timedelta(minutes=minutes_locked // 2 + 1)  # the last lock has run out
+        with pytest.raises(LockedOut) as refused:
+            authenticate(node_db.session, User, "lea@ngo.example", "wrong", now=moment)
+        assert refused.value.minutes == minutes_locked
+        with pytest.raises(LockedOut):  # even the right password waits
+            authenticate(node_db.session, User, "lea@ngo.example", PASSWORD, now=moment)
+    moment += dt.timedelta(minutes=121)
+    authenticate(node_db.session, User, "lea@ngo.example", PASSWORD, now=moment)
+    fail("lea@ngo.example", 4, moment)  # a success started the count again: not locked
+
+
+def test_the_lockout_grows_to_at_most_a_day():
+    assert [lockout_after(n).total_seconds() / 60 for n in (5, 6, 7, 8)] == [15, 30, 60, 120]
+    assert lockout_after(30) == dt.timedelta(days=1)
 
 
 def test_success_resets_the_failure_counter(node_app):
