@@ -1,7 +1,8 @@
 """Turning contact details as printed in a source into fields, without losing anything.
 
 Each parser returns what it could parse and a list of flags for what it could not; the caller
-keeps the printed text beside the fields, so a flagged value is never dropped.
+keeps the printed text beside the fields, so a flagged value is never dropped. A flag's message
+is stored in English and marked with ``N_``: the organisation page shows it translated.
 """
 
 from __future__ import annotations
@@ -10,6 +11,12 @@ import re
 from dataclasses import dataclass
 
 import pycountry
+
+from ponte.msgids import N_
+
+EMAIL_CUT_SHORT = N_(
+    "the domain ends in .%(tld)s, which does not exist; the address was probably cut short"
+)
 
 # Words that name a role, an office or a topic rather than a person, in the network's languages.
 ROLE_MAILBOXES = frozenset(
@@ -124,8 +131,12 @@ def parse_phones(
             phones.append(ParsedPhone(_clean(numbers[0]), kind))
         else:
             phones.append(ParsedPhone(rest.strip(), kind))
-            problem = "holds several numbers" if len(numbers) > 1 else "is not a phone number"
-            flags.append(Flag(field, "phone_unparsed", f"{problem}; kept as printed", segment))
+            problem = (
+                N_("holds several numbers; kept as printed")
+                if len(numbers) > 1
+                else N_("is not a phone number; kept as printed")
+            )
+            flags.append(Flag(field, "phone_unparsed", problem, segment))
     return phones, flags
 
 
@@ -150,10 +161,12 @@ def parse_email(
     """The first well-formed address; flags for extra, cut-short or personal ones."""
     found = EMAIL.findall(text)
     if not found:
-        return None, [Flag(field, "email_unparsed", "not an e-mail address; kept as printed", text)]
+        problem = N_("not an e-mail address; kept as printed")
+        return None, [Flag(field, "email_unparsed", problem, text)]
     flags: list[Flag] = []
     if len(found) > 1:
-        flags.append(Flag(field, "several_emails", "several addresses; the first is used", text))
+        problem = N_("several addresses; the first is used")
+        flags.append(Flag(field, "several_emails", problem, text))
     email = found[0]
     local, domain = email.rsplit("@", 1)
     if not _is_real_tld(domain):
@@ -161,8 +174,7 @@ def parse_email(
             Flag(
                 field,
                 "email_cut_short",
-                f"the domain ends in .{domain.rsplit('.', 1)[-1]}, which does not "
-                "exist; the address was probably cut short",
+                EMAIL_CUT_SHORT % {"tld": domain.rsplit(".", 1)[-1]},
                 email,
             )
         )
@@ -172,7 +184,7 @@ def parse_email(
             Flag(
                 field,
                 "personal_mailbox",
-                "looks like a person's mailbox; ask for a role address",
+                N_("looks like a person's mailbox; ask for a role address"),
                 email,
             )
         )
@@ -187,10 +199,12 @@ def parse_website(text: str, field: str) -> tuple[str | None, list[Flag]]:
         if re.match(r"(https?://)?[\w-]+(\.[\w-]+)+(/\S*)?$", word)
     ]
     if not urls:
-        return None, [Flag(field, "website_unparsed", "not a web address; kept as printed", text)]
+        problem = N_("not a web address; kept as printed")
+        return None, [Flag(field, "website_unparsed", problem, text)]
     flags = []
     if len(candidates) > 1:
-        flags.append(Flag(field, "several_websites", "several addresses; the first is used", text))
+        problem = N_("several addresses; the first is used")
+        flags.append(Flag(field, "several_websites", problem, text))
     return urls[0], flags
 
 
@@ -215,7 +229,8 @@ def parse_languages(names: list[str], field: str) -> tuple[list[str], list[Flag]
     for name in names:
         language = _find_language(name.strip())
         if language is None:
-            flags.append(Flag(field, "language_unknown", "unknown language; kept as printed", name))
+            problem = N_("unknown language; kept as printed")
+            flags.append(Flag(field, "language_unknown", problem, name))
             continue
         code = getattr(language, "alpha_2", None) or language.alpha_3
         if code not in codes:

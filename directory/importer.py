@@ -44,6 +44,7 @@ from directory.models import (
     utcnow,
 )
 from directory.places import country_name
+from ponte.msgids import N_
 
 DATA_DIR = Path(__file__).parent / "data"
 SEED_ORGANISATIONS = DATA_DIR / "organisations.json"
@@ -232,7 +233,7 @@ def _apply_services(
                 Flag(
                     "services",
                     "service_unmapped",
-                    "no taxonomy term matches this service label",
+                    N_("no taxonomy term matches this service label"),
                     label,
                 )
             )

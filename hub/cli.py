@@ -20,13 +20,16 @@ from ponte.account_cli import add_account, totp_option
 from ponte.backup_cli import backup_commands
 from ponte.migration_cli import new_migration_command, upgrade_db_command
 from ponte.options import (
+    BadInput,
     config_option,
     data_dir_option,
+    examples,
+    existing_data_dir,
     host_option,
     port_option,
     production_option,
 )
-from ponte.progress import progress_bar
+from ponte.progress import progress_bar, spinner
 from ponte.serve import serve as serve_app
 from ponte.serve import serve_production
 
@@ -39,9 +42,18 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 5080
 
 
+@examples(
+    "ponte hub seed --data-dir /var/lib/ponte/hub",
+    "ponte hub serve --data-dir /var/lib/ponte/hub --port 5080",
+    "ponte hub serve --help",
+)
 @click.group()
 def hub() -> None:
-    """Run and administer the Ponte hub (directory, relay, publishing)."""
+    """Run and administer the Ponte hub (directory, relay, publishing).
+
+    Every command works on one data dir (--data-dir): the database, keys and search index.
+    `ponte hub COMMAND --help` says more, with examples.
+    """
 
 
 for _command in backup_commands("hub"):  # backup, restore
@@ -51,14 +63,23 @@ hub.add_command(new_migration_command("hub"))
 
 
 @contextmanager
-def hub_context(data_dir: Path) -> Iterator[Flask]:
+def hub_context(data_dir: Path, *, create: bool = False) -> Iterator[Flask]:
+    """The hub's app, in context. Without ``create``, a data dir that is not there is an
+    error (exit 2) that says how to make one, rather than a new empty hub."""
     from hub import create_app
 
+    if not create:
+        existing_data_dir(data_dir, "hub", f"ponte hub seed --data-dir {data_dir}")
     app = create_app(data_dir)
     with app.app_context():
         yield app
 
 
+@examples(
+    "ponte hub serve --data-dir /var/lib/ponte/hub --port 5080",
+    "ponte hub serve --production --data-dir /var/lib/ponte/hub --port 5080",
+    "ponte hub serve --config /etc/ponte/hub.toml --data-dir /var/lib/ponte/hub",
+)
 @hub.command()
 @data_dir_option
 @host_option
@@ -71,11 +92,6 @@ def serve(data_dir: Path, host: str, port: int, production: bool) -> None:
     The development server by default; with --production, gunicorn (PONTE_WORKERS worker
     processes of PONTE_THREADS threads; SIGHUP reloads them, SIGTERM stops gracefully).
     A bad setting stops the start with exit 2 (check them with `ponte hub check-config`).
-
-    \b
-    Example:
-      ponte hub serve --data-dir /var/lib/ponte/hub --port 5080
-      ponte hub serve --production --data-dir /var/lib/ponte/hub --port 5080
     """
     from hub import create_app
 
@@ -88,6 +104,7 @@ def serve(data_dir: Path, host: str, port: int, production: bool) -> None:
     serve_app(app, "hub", host, port)
 
 
+@examples("ponte hub check-config --data-dir /var/lib/ponte/hub --config /etc/ponte/hub.toml")
 @hub.command("check-config")
 @data_dir_option
 @config_option
@@ -97,10 +114,6 @@ def check_config_command(data_dir: Path) -> None:
     Checks that the data dir is writable, the database answers and, when
     PONTE_HUB_PASSPHRASE is set, that it opens the hub's keystore. Lists every problem and
     exits 2 if there is any; changes nothing.
-
-    \b
-    Example:
-      ponte hub check-config --data-dir /var/lib/ponte/hub --config /etc/ponte/hub.toml
     """
     from ponte.config_check import check_config
 
@@ -126,6 +139,12 @@ def _hub_keys_check(settings: Settings, data_dir: Path) -> list[Finding]:
     return [ok(f"the hub keystore opens; fingerprint {fingerprint(identity.public_record())}")]
 
 
+@examples(
+    "# the shipped directory of partner organisations:",
+    "ponte hub seed --data-dir /var/lib/ponte/hub",
+    "# your own list (CSV, HSDS 3.0 JSON or the seed's JSON):",
+    "ponte hub seed --data-dir /var/lib/ponte/hub partners.csv",
+)
 @hub.command("seed")
 @data_dir_option
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
@@ -135,23 +154,25 @@ def seed_command(data_dir: Path, file: Path | None) -> None:
     FILE may be HSDS 3.0 JSON (organizations, as `ponte hub export-hsds` writes), a JSON list
     in the seed's format, or CSV (see docs/directory-import.md). Importing again updates
     entries instead of duplicating them; bad rows are reported and the rest is imported.
-
-    \b
-    Examples:
-      ponte hub seed --data-dir /var/lib/ponte/hub
-      ponte hub seed --data-dir /var/lib/ponte/hub partners.csv
+    Makes the data dir if it is not there: on a new hub, this comes first.
     """
     from directory.catalogue import import_directory
     from directory.importer import ImportFileError
+    from hub.enrolment import audit
     from hub.extensions import db
     from hub.search_index import search_index
 
-    with hub_context(data_dir):
+    with hub_context(data_dir, create=True):
         try:
             with progress_bar("Importing organisations") as progress:
                 report = import_directory(db.session, search_index(), file, progress=progress)
         except ImportFileError as error:
-            raise click.UsageError(str(error)) from error
+            hint = "Nothing was imported; the formats are in docs/directory-import.md."
+            raise BadInput(f"{error} {hint}") from error
+        counts = f"{report.created} new, {report.updated} updated, {report.unchanged} unchanged"
+        source = file.name if file else "the shipped seed"
+        audit(db.session, _actor(None), "directory.import", source[:200], counts)
+        db.session.commit()
     click.echo(
         f"Imported {report.imported} organisations: {report.created} new, "
         f"{report.updated} updated, {report.unchanged} unchanged; "
@@ -169,6 +190,7 @@ def seed_command(data_dir: Path, file: Path | None) -> None:
         sys.exit(2)
 
 
+@examples("ponte hub reindex --data-dir /var/lib/ponte/hub")
 @hub.command()
 @data_dir_option
 def reindex(data_dir: Path) -> None:
@@ -176,10 +198,6 @@ def reindex(data_dir: Path) -> None:
 
     Only this data dir's index: each hub instance keeps its own (docs/scale-out.md). A hub
     also rebuilds its index by itself at start when the index is missing.
-
-    \b
-    Example:
-      ponte hub reindex --data-dir /var/lib/ponte/hub
     """
     from hub.extensions import db
     from hub.search_follower import search_follower
@@ -189,6 +207,10 @@ def reindex(data_dir: Path) -> None:
     click.echo(f"Indexed {count} organisations.")
 
 
+@examples(
+    "ponte hub export-hsds --data-dir /var/lib/ponte/hub -o directory.json",
+    "ponte hub export-hsds --data-dir /var/lib/ponte/hub > directory.json",
+)
 @hub.command("export-hsds")
 @data_dir_option
 @click.option(
@@ -200,24 +222,27 @@ def reindex(data_dir: Path) -> None:
 def export_hsds(data_dir: Path, output: Path | None) -> None:
     """Export the directory as HSDS 3.0 JSON (fully nested organizations).
 
-    Confidential addresses are never exported.
-
-    \b
-    Example:
-      ponte hub export-hsds --data-dir /var/lib/ponte/hub -o directory.json
+    Confidential addresses are never exported. `ponte hub seed` imports the file again.
     """
     from directory.hsds import export_all
     from hub.extensions import db
 
-    with hub_context(data_dir):
-        text = json.dumps(export_all(db.session), ensure_ascii=False, indent=2) + "\n"
+    with hub_context(data_dir), spinner("Exporting organisations"):
+        organizations = export_all(db.session)
+        text = json.dumps(organizations, ensure_ascii=False, indent=2) + "\n"
     if output:
         output.write_text(text, encoding="utf-8")
-        click.echo(f"Wrote {output}", err=True)
+        # To stderr: standard output is where the JSON goes without --output.
+        click.echo(f"Exported {len(organizations)} organisations to {output}.", err=True)
     else:
         click.echo(text, nl=False)
 
 
+@examples(
+    "# find the organisation's id first: ponte hub export-hsds, or the directory's pages",
+    "ponte hub invite --data-dir /var/lib/ponte/hub --org 2f0c...-uuid",
+    "ponte hub invite --data-dir /var/lib/ponte/hub --org 2f0c...-uuid --days 14",
+)
 @hub.command()
 @data_dir_option
 @click.option("--org", "organisation_id", required=True, help="The organisation's directory id.")
@@ -232,11 +257,8 @@ def invite(data_dir: Path, organisation_id: str, days: int) -> None:
     """Invite an organisation's node to join; prints the one-time token as the last line.
 
     Give the token to the organisation's admin by a safe channel, with the hub's
-    fingerprint (printed too when the hub key is unlocked) so they can check it.
-
-    \b
-    Example:
-      ponte hub invite --data-dir /var/lib/ponte/hub --org 2f0c...-uuid
+    fingerprint (printed too when the hub key is unlocked) so they can check it. They run
+    `ponte node init` with it.
     """
     import datetime as dt
 
@@ -271,15 +293,14 @@ def _hub_fingerprint_if_unlocked() -> str | None:
         return None
 
 
+@examples("ponte hub revoke-invitation --data-dir /var/lib/ponte/hub 7d1e...-uuid")
 @hub.command("revoke-invitation")
 @data_dir_option
 @click.argument("invitation_id")
 def revoke_invitation_command(data_dir: Path, invitation_id: str) -> None:
     """Withdraw an invitation that was not used yet.
 
-    \b
-    Example:
-      ponte hub revoke-invitation --data-dir /var/lib/ponte/hub 7d1e...-uuid
+    INVITATION_ID is the id `ponte hub invite` printed first ("Invitation ID for ...").
     """
     from hub.enrolment import EnrolmentError, revoke_invitation
     from hub.extensions import db
@@ -293,6 +314,12 @@ def revoke_invitation_command(data_dir: Path, invitation_id: str) -> None:
     click.echo(f"Invitation {invitation_id} {state}.")
 
 
+@examples(
+    "ponte hub create-admin --data-dir /var/lib/ponte/hub --email ana@secretariat.example --totp",
+    "# without a terminal, the password from the environment:",
+    "PONTE_PASSWORD=... ponte hub create-admin --data-dir /var/lib/ponte/hub \\\n"
+    "  --email ana@secretariat.example",
+)
 @hub.command("create-admin")
 @data_dir_option
 @click.option("--email", required=True, help="The secretariat member's e-mail (their sign-in).")
@@ -302,19 +329,21 @@ def create_admin(data_dir: Path, email: str, totp: bool) -> None:
 
     The password comes from PONTE_PASSWORD, or is asked for (twice, hidden). At least 12
     characters.
-
-    \b
-    Example:
-      ponte hub create-admin --data-dir /var/lib/ponte/hub --email ana@secretariat.example --totp
     """
+    from hub.enrolment import audit
     from hub.extensions import db
     from hub.models import AdminUser
 
-    with hub_context(data_dir):
+    with hub_context(data_dir, create=True):  # a first step on a new hub, like seed
         issuer = "Ponte hub" if totp else None
         add_account(db.session, AdminUser, email, "secretariat", totp_issuer=issuer)
+        audit(db.session, _actor(None), "admin.create", email.strip().lower())
+        db.session.commit()
 
 
+@examples(
+    "PONTE_HUB_PASSPHRASE=... ponte hub revoke-node --data-dir /var/lib/ponte/hub node-atina-1"
+)
 @hub.command("revoke-node")
 @data_dir_option
 @click.argument("node_id")
@@ -324,10 +353,6 @@ def revoke_node_command(data_dir: Path, node_id: str) -> None:
     Its access tokens stop working at once, and every key version is re-attested as revoked,
     so peers refuse new messages from it. Re-attesting needs the hub key: set
     PONTE_HUB_PASSPHRASE.
-
-    \b
-    Example:
-      PONTE_HUB_PASSPHRASE=... ponte hub revoke-node --data-dir /var/lib/ponte/hub node-atina-1
     """
     from hub.enrolment import EnrolmentError, node_keys, revoke_node
     from hub.extensions import db
@@ -459,6 +484,17 @@ def _refused(error: PublishingError) -> click.UsageError:
     return click.UsageError(f"{option}: {error.message} Nothing was stored.")
 
 
+@examples(
+    "PONTE_HUB_PASSPHRASE=... ponte hub publish --data-dir /var/lib/ponte/hub \\\n"
+    '  --kind news --title "New EU directive in force" --body-file news.md \\\n'
+    "  --topic eu-legislation --country RO --country IT",
+    "# a draft, to finish and publish at /admin/publishing:",
+    "ponte hub publish --data-dir /var/lib/ponte/hub --draft \\\n"
+    '  --kind newsletter --title "Newsletter, June" --body-file june.md --topic programmes',
+    "# scheduled (then `ponte hub publish-due` from a timer sends it on time):",
+    "ponte hub publish --data-dir /var/lib/ponte/hub --at 2030-06-30T09:00:00+02:00 \\\n"
+    '  --kind news --title "Call for partners" --body-file call.md --topic programmes',
+)
 @hub.command()
 @data_dir_option
 @click.option("--title", required=True, help="The item's title (one line, up to 300 characters).")
@@ -518,12 +554,6 @@ def publish(
     programmes, eu-legislation, events, international-tools, protection-and-assistance,
     access-to-justice, identification, transnational-assistance. The last line printed is
     the item's id and its state.
-
-    \b
-    Example:
-      PONTE_HUB_PASSPHRASE=... ponte hub publish --data-dir /var/lib/ponte/hub \\
-        --kind news --title "New EU directive in force" --body-file news.md \\
-        --topic eu-legislation --country RO --country IT
     """
     from hub.extensions import db
     from hub.publishing import (
@@ -576,6 +606,10 @@ def publish(
     click.echo(f"{item_id} {state}")
 
 
+@examples(
+    "# every 5 minutes, from a timer (deploy/systemd) or cron (*/5 * * * *):",
+    "PONTE_HUB_PASSPHRASE=... ponte hub publish-due --data-dir /var/lib/ponte/hub",
+)
 @hub.command("publish-due")
 @data_dir_option
 def publish_due(data_dir: Path) -> None:
@@ -583,11 +617,7 @@ def publish_due(data_dir: Path) -> None:
 
     The hub also does this whenever the news, the feeds, the API or the relay are used; run
     this from a timer so that items also go out on time when nobody is reading. Needs
-    PONTE_HUB_PASSPHRASE (publishing signs with the hub key).
-
-    \b
-    Example (crontab, every 5 minutes):
-      */5 * * * * PONTE_HUB_PASSPHRASE=... ponte hub publish-due --data-dir /var/lib/ponte/hub
+    PONTE_HUB_PASSPHRASE (publishing signs with the hub key); deploy/systemd has a timer.
     """
     from hub.extensions import db
     from hub.publishing import release_due
@@ -597,6 +627,10 @@ def publish_due(data_dir: Path) -> None:
     click.echo(f"Published {released} scheduled item{'' if released == 1 else 's'}.")
 
 
+@examples(
+    "PONTE_HUB_PASSPHRASE=... ponte hub retract --data-dir /var/lib/ponte/hub \\\n"
+    '  2f0c...-uuid --reason "The date of the event was wrong; see the new item."'
+)
 @hub.command()
 @data_dir_option
 @click.argument("item_id")
@@ -605,12 +639,8 @@ def publish_due(data_dir: Path) -> None:
 def retract(data_dir: Path, item_id: str, reason: str, as_email: str | None) -> None:
     """Retract a published item: it leaves the feeds and nodes receive a signed retraction.
 
-    This cannot be undone. Needs PONTE_HUB_PASSPHRASE (the retraction is signed).
-
-    \b
-    Example:
-      PONTE_HUB_PASSPHRASE=... ponte hub retract --data-dir /var/lib/ponte/hub \\
-        2f0c...-uuid --reason "The date of the event was wrong; see the new item."
+    This cannot be undone. Needs PONTE_HUB_PASSPHRASE (the retraction is signed). ITEM_ID
+    is the id `ponte hub publish` printed last.
     """
     from hub.extensions import db
     from hub.models import PublicationItem

@@ -22,6 +22,7 @@ from hub.publishing import (
     publish_item,
     signing_identity,
 )
+from ponte.msgids import N_
 from protocol import ProtocolError, PublicKeyRecord
 from protocol.publication import SUBMISSION_WINDOW, verify_contribution
 
@@ -133,7 +134,9 @@ def reject_contribution(
     _check_pending(contribution)
     reason = " ".join((reason or "").split())
     if not reason or len(reason) > MAX_REASON:
-        raise PublishingError("reason", "Tell the member why (up to 2,000 characters).")
+        raise PublishingError(
+            "reason", N_("Tell the member why (up to %(count)s characters)."), count=MAX_REASON
+        )
     contribution.state, contribution.reason = "rejected", reason
     contribution.decided_by, contribution.decided_at = actor, utcnow()
     audit(session, actor, "contribution.rejected", contribution.contribution_id, reason)
@@ -142,8 +145,14 @@ def reject_contribution(
 
 
 def _check_pending(contribution: MemberContribution) -> None:
+    # The moderation page shows these: a whole sentence for each state, for the translators.
+    decided = {
+        "approved": N_("This contribution was already approved."),
+        "rejected": N_("This contribution was already rejected."),
+    }
     if contribution.state != "pending":
-        raise PublishingError("state", f"This contribution was already {contribution.state}.", 409)
+        message = decided.get(contribution.state, N_("This contribution was already decided."))
+        raise PublishingError("state", message, 409)
 
 
 def contributions_of(session: Session, node: Node) -> list[MemberContribution]:

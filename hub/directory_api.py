@@ -29,8 +29,11 @@ MAX_PER_PAGE = 100
 
 
 def parse_search_query(args: dict[str, str]) -> SearchQuery:
-    """A validated :class:`SearchQuery` from request parameters (pages and the API share it)."""
-    country = args.get("country", "").strip().upper() or None
+    """A validated :class:`SearchQuery` from request parameters (pages and the API share it).
+
+    A blank filter means any, as hub/openapi.py documents; one with spaces around it is refused.
+    """
+    country = args.get("country", "").upper() or None
     if country and not is_country_code(country):
         raise invalid_parameter("country", "not an ISO 3166-1 alpha-2 country code")
     service = args.get("service") or None
@@ -39,7 +42,7 @@ def parse_search_query(args: dict[str, str]) -> SearchQuery:
         and db.session.scalar(select(TaxonomyTerm.id).where(TaxonomyTerm.code == service)) is None
     ):
         raise invalid_parameter("service", "not a service term (see /hsds/taxonomy_terms)")
-    language = args.get("language", "").strip().lower() or None
+    language = args.get("language", "").lower() or None
     if language and not (len(language) == 2 and language.isascii() and language.isalpha()):
         raise invalid_parameter("language", "not an ISO 639-1 language code")
     kind = args.get("kind") or None

@@ -9,37 +9,51 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from directory import catalogue
+from directory.contacts import EMAIL_CUT_SHORT
 from directory.importer import is_country_code
 from directory.models import KINDS, TaxonomyTerm
-from directory.places import country_name
 from hub.directory_api import SEARCH_PARAMETERS, member_nodes, parse_search_query
 from hub.extensions import db
 from hub.search_index import search_index
+from ponte.i18n import current_language
 from ponte.params import query_args
 from ponte.problems import ProblemError
 
 blueprint = Blueprint("directory_pages", __name__, url_prefix="/directory")
 
 KIND_LABELS = {
-    "ngo": "NGO",
-    "network": "Network",
-    "international_org": "International organisation",
-    "government": "Public body",
-    "other": "Other",
+    "ngo": _l("NGO"),
+    "network": _l("Network"),
+    "international_org": _l("International organisation"),
+    "government": _l("Public body"),
+    "other": _l("Other"),
 }
 ROLE_LABELS = {
-    "national_coordinator": "National coordinator",
-    "referral_mechanism": "National referral mechanism",
-    "hotline": "Hotline",
-    "police_unit": "Specialised police or inspection unit",
+    "national_coordinator": _l("National coordinator"),
+    "referral_mechanism": _l("National referral mechanism"),
+    "hotline": _l("Hotline"),
+    "police_unit": _l("Specialised police or inspection unit"),
 }
 
 
 def term_labels() -> dict[str, str]:
-    return {term.code: term.name for term in db.session.scalars(select(TaxonomyTerm))}
+    """Each service term's label in the page's language (the taxonomy carries all five)."""
+    language = current_language()
+    terms = db.session.scalars(select(TaxonomyTerm))
+    return {term.code: term.label(language) for term in terms}
+
+
+def flag_message(flag: dict[str, str]) -> str:
+    """A review flag's message in the page's language: the import stores it in English."""
+    if flag.get("code") == "email_cut_short":
+        return _(EMAIL_CUT_SHORT, tld=str(flag.get("value", "")).rsplit(".", 1)[-1])
+    message = str(flag.get("message") or "")
+    return _(message) if message else ""  # gettext("") would give the catalog's header
 
 
 def page_url(args: dict[str, str], **changes: str | int | None) -> str:
@@ -73,7 +87,6 @@ def _labels() -> dict[str, object]:
     return {
         "terms": term_labels(),
         "kinds": KIND_LABELS,
-        "country_name": country_name,
         "kind_values": KINDS,
     }
 
@@ -84,7 +97,11 @@ def organisation_page(organisation_id: str) -> str:
     if org is None:
         abort(404)
     return render_template(
-        "directory/organisation.html", org=org, nodes=member_nodes(org.id), **_labels()
+        "directory/organisation.html",
+        org=org,
+        nodes=member_nodes(org.id),
+        flag_message=flag_message,
+        **_labels(),
     )
 
 

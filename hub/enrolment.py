@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from directory.models import Organization, utcnow
 from hub.models import AuditEntry, Invitation, Node, NodeKey
+from ponte.msgids import N_
 from protocol import (
     NodeIdentity,
     ProtocolError,
@@ -60,7 +61,8 @@ def create_invitation(
     now: dt.datetime | None = None,
 ) -> IssuedInvitation:
     if session.get(Organization, organisation_id) is None:
-        raise EnrolmentError(404, "unknown_organisation", "No organisation has this id.")
+        # The secretariat's invitation page shows this one, translated.
+        raise EnrolmentError(404, "unknown_organisation", N_("No organisation has this id."))
     now = now or utcnow()
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     invitation = Invitation(

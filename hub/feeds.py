@@ -31,6 +31,7 @@ from urllib.parse import urlencode, urlsplit
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
+from flask_babel import LazyString, force_locale
 from markupsafe import escape
 from sqlalchemy import func, select
 from werkzeug.http import http_date
@@ -41,6 +42,7 @@ from hub.extensions import db
 from hub.models import PublicationItem, SignedPublication
 from hub.news_pages import (
     NewsFilter,
+    countries_by_name,
     details_html,
     hub_url,
     labels,
@@ -72,7 +74,7 @@ class Feed:
     """One feed: its path below /feeds/, its title and which items it holds."""
 
     slug: str  # "all", "topic/eu-legislation", "kind/event", "country/RO"
-    title: str
+    title: str | LazyString  # a topic's or kind's label is resolved, in English, when built
     news_filter: NewsFilter
 
 
@@ -157,7 +159,7 @@ def feeds_page() -> str:
     query_args(())
     release_due(db.session)
     items = public_items(db.session)
-    countries = sorted({code for item in items for code in item.countries}, key=country_name)
+    countries = countries_by_name({code for item in items for code in item.countries})
     return render_template("feeds.html", countries=countries, **labels())
 
 
@@ -196,7 +198,10 @@ def _not_modified(rendered: Rendered) -> bool:
 
 def render(feed: Feed, ext: str, base: str, key: tuple[str, str, int]) -> Rendered:
     items = feed.news_filter.select(public_items(db.session))[:FEED_SIZE]
-    generator = build_feed(feed, ext, base, items)
+    # Feeds are in English whatever the reader's browser asks for: they are cached and served
+    # to every reader alike, and the topic and kind labels are translatable.
+    with force_locale("en"):
+        generator = build_feed(feed, ext, base, items)
     body = generator.atom_str(pretty=False) if ext == "atom" else generator.rss_str(pretty=False)
     etag = hashlib.sha256(repr(key).encode()).hexdigest()[:40]
     return Rendered(body, etag, _last_modified(items))

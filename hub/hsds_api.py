@@ -100,9 +100,9 @@ def _flag(name: str) -> bool:
 
 
 def _modified_after() -> dt.datetime | None:
-    value = _text("modified_after")
-    if value is None:
+    if "modified_after" not in request.args:
         return None
+    value = text_arg(request.args, "modified_after", MAX_TEXT).strip()  # blank is malformed
     # An unencoded "+" in a query string arrives as a space: "...T10:00 02:00" meant "+02:00".
     value = re.sub(r" (\d\d:?\d\d)$", r"+\1", value)
     try:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
@@ -20,7 +22,6 @@ from wtforms import HiddenField
 from wtforms.validators import DataRequired, Length
 
 from directory.models import Organization, utcnow
-from directory.places import country_name
 from hub.admin import SECRETARIAT
 from hub.enrolment import (
     EnrolmentError,
@@ -34,6 +35,7 @@ from hub.extensions import db
 from hub.identity import hub_fingerprint, hub_identity
 from hub.models import AuditEntry, Invitation, Node, NodeKey
 from hub.oauth import issuer
+from ponte.i18n import localised_moment
 from ponte.login import current_user, login_required
 from ponte.problems import ProblemError
 from protocol import PublicKeyRecord, fingerprint
@@ -45,26 +47,42 @@ AUDIT_ROWS = 200
 MAX_QUERY_LENGTH = 200
 MAX_MATCHES = 30
 ACTION_LABELS = {
-    "invitation.create": "Invited an organisation",
-    "invitation.revoke": "Withdrew an invitation",
-    "node.enrol": "Node enrolled",
-    "node.rotate_keys": "Node registered a new key",
-    "node.revoke": "Revoked a node",
-    "item.created": "Wrote a new item",
-    "item.edited": "Edited an item",
-    "item.published": "Published an item",
-    "item.scheduled": "Scheduled an item",
-    "item.unscheduled": "Unscheduled an item",
-    "item.retracted": "Retracted an item",
-    "contribution.received": "A member proposed an item",
-    "contribution.approved": "Approved a member's item",
-    "contribution.rejected": "Rejected a member's item",
+    "invitation.create": _l("Invited an organisation"),
+    "invitation.revoke": _l("Withdrew an invitation"),
+    "node.enrol": _l("Node enrolled"),
+    "node.rotate_keys": _l("Node registered a new key"),
+    "node.revoke": _l("Revoked a node"),
+    "item.created": _l("Wrote a new item"),
+    "item.edited": _l("Edited an item"),
+    "item.published": _l("Published an item"),
+    "item.scheduled": _l("Scheduled an item"),
+    "item.unscheduled": _l("Unscheduled an item"),
+    "item.retracted": _l("Retracted an item"),
+    "contribution.received": _l("A member proposed an item"),
+    "contribution.approved": _l("Approved a member's item"),
+    "contribution.rejected": _l("Rejected a member's item"),
+    "directory.update": _l("A member updated its directory entry"),
+    "directory.import": _l("Imported directory data"),
+    "admin.create": _l("Created a secretariat account"),
+    "admin.sign_in": _l("Signed in"),
 }
 NOTICES = {
-    "withdrawn": "The invitation is withdrawn: its token no longer works.",
-    "not-open": "This invitation was already used, so nothing was changed.",
-    "revoked": "The node is revoked: its tokens no longer work and its keys are attested "
-    "as revoked.",
+    "withdrawn": _l("The invitation is withdrawn: its token no longer works."),
+    "not-open": _l("This invitation was already used, so nothing was changed."),
+    "revoked": _l(
+        "The node is revoked: its tokens no longer work and its keys are attested as revoked."
+    ),
+}
+# A node's or a key's status, and an invitation's state, as the tables show them.
+STATUS_LABELS = {
+    # Translators: a member node's status (or its key's), in a table cell.
+    "active": _l("active"),
+    "revoked": _l("revoked"),
+    "not attested": _l("not attested"),
+    "open": _l("open"),
+    "used": _l("used"),
+    "withdrawn": _l("withdrawn"),
+    "expired": _l("expired"),
 }
 
 
@@ -93,7 +111,8 @@ def as_utc(moment: dt.datetime) -> dt.datetime:
 
 
 def when(moment: dt.datetime | None) -> str:
-    return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+    """A moment in the page's language, in UTC; "—" for none."""
+    return localised_moment(moment)
 
 
 def actor() -> str:
@@ -105,7 +124,9 @@ def actor() -> str:
 
 def page(template: str, status: int = 200, **context: object) -> tuple[str, int]:
     notice = NOTICES.get(request.args.get("notice", ""))
-    return render_template(template, when=when, notice=notice, **context), status
+    return render_template(
+        template, when=when, notice=notice, status_labels=STATUS_LABELS, **context
+    ), status
 
 
 def key_fingerprint(key: NodeKey) -> str:
@@ -113,7 +134,8 @@ def key_fingerprint(key: NodeKey) -> str:
 
 
 def attested_status(key: NodeKey) -> str:
-    return str(key.attestation.get("statement", {}).get("status", "not attested"))
+    status = str(key.attestation.get("statement", {}).get("status", "not attested"))
+    return str(STATUS_LABELS.get(status, status))
 
 
 def fold(text: str) -> str:
@@ -188,7 +210,6 @@ def invite_page(
         q=text,
         matches=matches,
         max_matches=MAX_MATCHES,
-        country_name=country_name,
         form=form,
         error=error,
     )
@@ -205,11 +226,11 @@ def new_invitation() -> ResponseReturnValue:
 def create() -> ResponseReturnValue:
     form = InviteForm()
     if not form.validate_on_submit():
-        return invite_page(form, "Choose an organisation to invite.", 400)
+        return invite_page(form, _("Choose an organisation to invite."), 400)
     try:
         issued = create_invitation(db.session, form.organisation_id.data, actor())
-    except EnrolmentError as error:
-        return invite_page(form, error.message, error.status)
+    except EnrolmentError as error:  # its message is English and marked for the catalog
+        return invite_page(form, _(error.message), error.status)
     # The token is shown on this response only: no redirect, so it is in no URL or cookie.
     return page(
         "admin/invitation_issued.html",
@@ -299,8 +320,12 @@ def revoke(node_id: str) -> ResponseReturnValue:
         abort(400)
     try:
         hub = hub_identity()
-    except ProblemError as locked:
-        message = f"{locked.detail} Nothing was changed; the node is still active."
+    except ProblemError:
+        message = _(
+            "The hub's key is locked (the hub was started without PONTE_HUB_PASSPHRASE, or "
+            "the passphrase does not open its keystore), so the revocation cannot be signed. "
+            "Nothing was changed; the node is still active."
+        )
         return revoke_page(node, message, 503)
     revoke_node(db.session, hub, node.id, actor())
     return redirect(url_for(".node_detail", node_id=node.id, notice="revoked"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -136,7 +137,7 @@ class AdminUser(UserMixin, Base):
     """A secretariat account on the hub (``ponte hub create-admin``)."""
 
     __tablename__ = "admin_user"
-    roles: ClassVar[dict[str, str]] = {"secretariat": "Secretariat"}
+    roles: ClassVar[dict[str, str]] = {"secretariat": _l("Secretariat")}  # label per page
 
 
 class AdminSession(SessionMixin, Base):

@@ -10,22 +10,24 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, render_template, request, send_file
+from flask_babel import format_date, format_time
 from markupsafe import Markup
 
 from directory.importer import is_country_code
-from directory.places import country_name
 from hub.extensions import db
 from hub.identity import hub_fingerprint
 from hub.models import PublicationItem
 from hub.oauth import issuer
 from hub.publishing import latest_signed, public_items, release_due
 from ponte.accounts import as_utc
+from ponte.i18n import country_name, localised_moment
 from ponte.markdown import plain_summary, render_markdown
 from ponte.params import int_arg, query_args
 from ponte.problems import ProblemError, invalid_parameter
@@ -84,14 +86,25 @@ def moment(epoch: int) -> dt.datetime:
 
 
 def when(value: dt.datetime | int) -> str:
-    """A date and time as people read it, always in UTC (the hub serves every time zone)."""
+    """A date and time in the page's language, with the day of the week (events), always in
+    UTC (the hub serves every time zone)."""
     value = moment(value) if isinstance(value, int) else as_utc(value)
-    return f"{value:%A} {value.day} {value:%B %Y, %H:%M} UTC"
+    return f"{format_date(value, 'full')}, {format_time(value, 'short')} UTC"
 
 
 def day(value: dt.datetime) -> str:
-    value = as_utc(value)
-    return f"{value.day} {value:%B %Y}"
+    return localised_moment(value, with_time=False)
+
+
+def countries_by_name(codes: set[str]) -> list[str]:
+    """Country codes in the order of their names in the page's language; accents are ignored
+    so that "Österreich" comes before "Polen", as a reader expects."""
+
+    def key(code: str) -> str:
+        name = unicodedata.normalize("NFKD", country_name(code).casefold())
+        return "".join(char for char in name if not unicodedata.combining(char))
+
+    return sorted(codes, key=key)
 
 
 def labels() -> dict[str, Any]:
@@ -100,7 +113,6 @@ def labels() -> dict[str, Any]:
         "kind_labels": ITEM_KIND_LABELS,
         "topic_labels": TOPICS,
         "topic_groups": TOPIC_GROUPS,
-        "country_name": country_name,
         "when": when,
         "day": day,
         "moment": moment,
@@ -202,9 +214,8 @@ def _list_page(
 
 
 def _countries(items: list[PublicationItem]) -> list[str]:
-    """The countries public items are about, by name (for the filter)."""
-    codes = {code for item in items for code in item.countries}
-    return sorted(codes, key=country_name)
+    """The countries public items are about, by name in the page's language (for the filter)."""
+    return countries_by_name({code for item in items for code in item.countries})
 
 
 @blueprint.get("/<item_id>")

@@ -50,6 +50,10 @@ def _json(schema_name: str, description: str) -> dict[str, Any]:
     }
 
 
+def _pattern(regex: str) -> dict[str, Any]:
+    return {"type": "string", "pattern": f"^(?:{regex})$"}
+
+
 SEARCH_PARAMETERS = [
     _query(
         "q",
@@ -58,20 +62,22 @@ SEARCH_PARAMETERS = [
     ),
     _query(
         "country",
-        "ISO 3166-1 alpha-2 code (XK for Kosovo).",
-        {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+        "ISO 3166-1 alpha-2 code (XK for Kosovo); empty means any.",
+        {"type": "string", "pattern": "^(?:[A-Za-z]{2})?$"},
     ),
     _query(
         "service",
-        "Taxonomy term code, e.g. shelter (see /hsds/taxonomy_terms).",
+        "Taxonomy term code, e.g. shelter (see /hsds/taxonomy_terms); empty means any.",
         {"type": "string"},
     ),
     _query(
         "language",
-        "ISO 639-1 code of a language the organisation speaks.",
-        {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+        "ISO 639-1 code of a language the organisation speaks; empty means any.",
+        {"type": "string", "pattern": "^(?:[A-Za-z]{2})?$"},
     ),
-    _query("kind", "Kind of organisation.", {"type": "string", "enum": list(KINDS)}),
+    _query(
+        "kind", "Kind of organisation; empty means any.", {"type": "string", "enum": ["", *KINDS]}
+    ),
     _query("page", "Page number, from 1.", {"type": "integer", "minimum": 1, "maximum": 1000}),
     _query("per_page", "Results per page.", {"type": "integer", "minimum": 1, "maximum": 100}),
 ]
@@ -305,10 +311,102 @@ OAUTH_ERROR = {
         }
     },
 }
+CHALLENGE = {
+    "description": 'The RFC 6750 challenge, e.g. Bearer realm="ponte-hub", error="invalid_token".',
+    "schema": {"type": "string", "pattern": "^Bearer realm="},
+}
+# hub/oauth.py answers a refused token as RFC 6750 says: an OAuth error body (application/json)
+# and a WWW-Authenticate challenge, whatever the endpoint; the hub's own refusals are problems.
+BEARER_ERROR = {
+    **OAUTH_ERROR,
+    "description": "A refused bearer token (RFC 6750 3.1; see WWW-Authenticate).",
+    "headers": {"WWW-Authenticate": {**CHALLENGE, "required": True}},
+}
+# 403 is a refused token (wrong scope) or a request the hub refuses (another node's or
+# organisation's, a revoked node): the first an OAuth error, the second a problem.
+FORBIDDEN = {
+    "description": "A token without the scope (an OAuth error with WWW-Authenticate), or a "
+    "request the hub refuses (a problem).",
+    "headers": {"WWW-Authenticate": CHALLENGE},
+    "content": {**OAUTH_ERROR["content"], **PROBLEM_CONTENT},
+}
 RELAY_PAGING = [
-    _query("after", "Only items with a larger seq.", {"type": "integer", "minimum": 0}),
+    _query(
+        "after",
+        "Only items with a larger seq.",
+        {"type": "integer", "minimum": 0, "maximum": 2**62},
+    ),
     _query("limit", "How many at most.", {"type": "integer", "minimum": 1, "maximum": 100}),
 ]
+SEQ = {"type": "integer", "minimum": 1}
+MOMENT = {"type": "string", "format": "date-time"}
+RELAY_SCHEMAS: dict[str, Any] = {
+    "RelayPosted": {
+        "type": "object",
+        "required": ["id", "seq", "status"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string"},
+            "seq": SEQ,
+            "status": {"enum": ["queued", "delivered", "expired"]},
+        },
+    },
+    "RelayInbox": {
+        "type": "object",
+        "required": ["messages", "next_after"],
+        "additionalProperties": False,
+        "properties": {
+            "messages": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["seq", "id", "sender", "wire"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "seq": SEQ,
+                        "id": {"type": "string"},
+                        "sender": {"type": "string"},
+                        "wire": {"type": "string", "pattern": "^[A-Za-z0-9_-]*$"},
+                    },
+                },
+            },
+            "next_after": {"type": "integer", "minimum": 0},
+        },
+    },
+    "RelayAcknowledged": {
+        "type": "object",
+        "required": ["acknowledged", "unknown"],
+        "additionalProperties": False,
+        "properties": {
+            "acknowledged": {"type": "array", "items": {"type": "string"}},
+            "unknown": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "RelayNotices": {
+        "type": "object",
+        "required": ["notices", "next_after"],
+        "additionalProperties": False,
+        "properties": {
+            "notices": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["seq", "id", "recipient", "status", "at"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "seq": SEQ,
+                        "id": {"type": "string"},
+                        "recipient": {"type": "string"},
+                        "status": {"enum": ["delivered", "expired"]},
+                        "at": MOMENT,
+                    },
+                },
+            },
+            "next_after": {"type": "integer", "minimum": 0},
+        },
+    },
+}
+SCHEMAS.update(RELAY_SCHEMAS)
 RELAY_PATHS: dict[str, Any] = {
     "/api/v1/ping": {
         "get": {
@@ -322,8 +420,9 @@ RELAY_PATHS: dict[str, Any] = {
                         "application/json": {"schema": {"type": "object", "required": ["node_id"]}}
                     },
                 },
-                "401": PROBLEM,
-                "403": PROBLEM,
+                "400": PROBLEM,
+                "401": BEARER_ERROR,
+                "403": BEARER_ERROR,
             },
         }
     },
@@ -339,25 +438,11 @@ RELAY_PATHS: dict[str, Any] = {
                 },
             },
             "responses": {
-                "201": {
-                    "description": "Queued.",
-                    "content": {
-                        "application/json": {
-                            "schema": {"type": "object", "required": ["id", "seq", "status"]}
-                        }
-                    },
-                },
-                "200": {
-                    "description": "Posted before: the first result.",
-                    "content": {
-                        "application/json": {
-                            "schema": {"type": "object", "required": ["id", "seq", "status"]}
-                        }
-                    },
-                },
+                "201": _json("RelayPosted", "Queued."),
+                "200": _json("RelayPosted", "Posted before: the first result."),
                 "400": PROBLEM,
-                "401": PROBLEM,
-                "403": PROBLEM,
+                "401": BEARER_ERROR,
+                "403": FORBIDDEN,
                 "404": PROBLEM,
                 "409": PROBLEM,
                 "413": PROBLEM,
@@ -371,17 +456,10 @@ RELAY_PATHS: dict[str, Any] = {
             "security": [{"bearer": ["relay"]}],
             "parameters": RELAY_PAGING,
             "responses": {
-                "200": {
-                    "description": "Envelopes, oldest first.",
-                    "content": {
-                        "application/json": {
-                            "schema": {"type": "object", "required": ["messages", "next_after"]}
-                        }
-                    },
-                },
+                "200": _json("RelayInbox", "Envelopes (base64url wire bytes), oldest first."),
                 "400": PROBLEM,
-                "401": PROBLEM,
-                "403": PROBLEM,
+                "401": BEARER_ERROR,
+                "403": BEARER_ERROR,
             },
         }
     },
@@ -411,17 +489,12 @@ RELAY_PATHS: dict[str, Any] = {
                 },
             },
             "responses": {
-                "200": {
-                    "description": "Settled.",
-                    "content": {
-                        "application/json": {
-                            "schema": {"type": "object", "required": ["acknowledged", "unknown"]}
-                        }
-                    },
-                },
+                "200": _json(
+                    "RelayAcknowledged", "Settled, and the ids this node has no mail for."
+                ),
                 "400": PROBLEM,
-                "401": PROBLEM,
-                "403": PROBLEM,
+                "401": BEARER_ERROR,
+                "403": BEARER_ERROR,
             },
         }
     },
@@ -432,25 +505,34 @@ RELAY_PATHS: dict[str, Any] = {
             "security": [{"bearer": ["relay"]}],
             "parameters": RELAY_PAGING,
             "responses": {
-                "200": {
-                    "description": "Delivered or expired.",
-                    "content": {
-                        "application/json": {
-                            "schema": {"type": "object", "required": ["notices", "next_after"]}
-                        }
-                    },
-                },
+                "200": _json("RelayNotices", "Delivered or expired, oldest first."),
                 "400": PROBLEM,
-                "401": PROBLEM,
-                "403": PROBLEM,
+                "401": BEARER_ERROR,
+                "403": BEARER_ERROR,
             },
         }
     },
 }
+BLOB_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"}
 BLOB_PATH = [
     _path("sender", "The node that posted the blob."),
-    _path("blob_id", "The attachment id (base64url, 22 characters)."),
+    {**_path("blob_id", "The attachment id (base64url, 22 characters)."), "schema": BLOB_ID},
 ]
+BLOB_STORED = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["id", "size", "status"],
+                "properties": {
+                    "id": BLOB_ID,
+                    "size": {"type": "integer", "minimum": 0},
+                    "status": {"type": "string"},
+                },
+            }
+        }
+    }
+}
 BLOB_PATHS: dict[str, Any] = {
     "/api/v1/relay/blobs": {
         "post": {
@@ -458,9 +540,24 @@ BLOB_PATHS: dict[str, Any] = {
             "tags": ["Relay"],
             "security": [{"bearer": ["relay"]}],
             "parameters": [
-                _query("recipient", "The recipient node's id.", {"type": "string"}),
-                _query("id", "The attachment id (base64url, 22 characters).", {"type": "string"}),
-                _query("expires", "When the hub may drop it (Unix time).", {"type": "integer"}),
+                {
+                    **_query(
+                        "recipient", "The recipient node's id.", _pattern(NODE_ID_PATTERN.pattern)
+                    ),
+                    "required": True,
+                },
+                {
+                    **_query("id", "The attachment id (base64url, 22 characters).", BLOB_ID),
+                    "required": True,
+                },
+                {
+                    **_query(
+                        "expires",
+                        "When the hub may drop it (Unix time, within 90 days).",
+                        {"type": "integer", "minimum": 1, "maximum": 2**62},
+                    ),
+                    "required": True,
+                },
             ],
             "requestBody": {
                 "required": True,
@@ -469,11 +566,11 @@ BLOB_PATHS: dict[str, Any] = {
                 },
             },
             "responses": {
-                "201": {"description": "Stored."},
-                "200": {"description": "Posted before: the first result."},
+                "201": {"description": "Stored.", **BLOB_STORED},
+                "200": {"description": "Posted before: the first result.", **BLOB_STORED},
                 "400": PROBLEM,
-                "401": PROBLEM,
-                "403": PROBLEM,
+                "401": BEARER_ERROR,
+                "403": FORBIDDEN,
                 "404": PROBLEM,
                 "409": PROBLEM,
                 "413": PROBLEM,
@@ -495,7 +592,9 @@ BLOB_PATHS: dict[str, Any] = {
                         }
                     },
                 },
-                "401": PROBLEM,
+                "400": PROBLEM,
+                "401": BEARER_ERROR,
+                "403": BEARER_ERROR,
                 "404": PROBLEM,
             },
         },
@@ -504,7 +603,13 @@ BLOB_PATHS: dict[str, Any] = {
             "tags": ["Relay"],
             "security": [{"bearer": ["relay"]}],
             "parameters": BLOB_PATH,
-            "responses": {"204": {"description": "Dropped."}, "401": PROBLEM, "404": PROBLEM},
+            "responses": {
+                "204": {"description": "Dropped."},
+                "400": PROBLEM,
+                "401": BEARER_ERROR,
+                "403": BEARER_ERROR,
+                "404": PROBLEM,
+            },
         },
     },
 }
@@ -640,6 +745,7 @@ ENROLMENT_PATHS: dict[str, Any] = {
                         }
                     },
                 },
+                "400": PROBLEM,
                 "503": PROBLEM,
             },
         }
@@ -676,8 +782,8 @@ ENROLMENT_PATHS: dict[str, Any] = {
                     },
                 },
                 "400": PROBLEM,
-                "401": PROBLEM,
-                "403": PROBLEM,
+                "401": BEARER_ERROR,
+                "403": FORBIDDEN,
                 "404": PROBLEM,
             },
         },
@@ -699,8 +805,9 @@ ENROLMENT_PATHS: dict[str, Any] = {
                         }
                     },
                 },
-                "401": PROBLEM,
-                "403": PROBLEM,
+                "400": PROBLEM,
+                "401": BEARER_ERROR,
+                "403": BEARER_ERROR,
                 "404": PROBLEM,
             },
         },
@@ -796,8 +903,8 @@ PROFILE_PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json("Organisation", "The organisation as it is now."),
                 "400": PROBLEM,
-                "401": PROBLEM,
-                "403": PROBLEM,
+                "401": BEARER_ERROR,
+                "403": FORBIDDEN,
                 "404": PROBLEM,
                 "409": PROBLEM,
                 "503": PROBLEM,
@@ -808,10 +915,6 @@ PROFILE_PATHS: dict[str, Any] = {
 
 
 # -- publications and contributions (hub/publications_api.py, protocol/SPEC.md 4.6) ----------
-
-
-def _pattern(regex: str) -> dict[str, Any]:
-    return {"type": "string", "pattern": f"^(?:{regex})$"}
 
 
 def _text(max_length: int, regex: str | None = None) -> dict[str, Any]:
@@ -1014,15 +1117,6 @@ PUBLICATION_SCHEMAS: dict[str, Any] = {
     },
 }
 SCHEMAS.update(PUBLICATION_SCHEMAS)
-BEARER_ERROR = {
-    **OAUTH_ERROR,
-    "description": "A refused bearer token (RFC 6750 3.1; see WWW-Authenticate).",
-}
-# 403 is a refused token (wrong scope) or a refused contribution (another organisation's).
-FORBIDDEN = {
-    "description": "A token without the scope, or a request the hub refuses.",
-    "content": {**BEARER_ERROR["content"], **PROBLEM_CONTENT},
-}
 ITEM_ID_PATH = _path("item_id", "The item's id (SPEC.md ITEM_ID).")
 PUBLICATION_PATHS: dict[str, Any] = {
     "/api/v1/publications": {
@@ -1171,7 +1265,8 @@ def _hsds_paths() -> dict[str, Any]:
                     "200": {
                         "description": "Version and profile.",
                         "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
+                    },
+                    "400": PROBLEM,
                 },
             }
         }
@@ -1196,7 +1291,11 @@ def _hsds_paths() -> dict[str, Any]:
                 "summary": f"One of the {plural.replace('_', ' ')} (HSDS 3.0)",
                 "tags": ["HSDS 3.0"],
                 "parameters": [_path("id", "Its id."), *HSDS_ITEM_FILTERS.get(plural, [])],
-                "responses": {"200": _json("HsdsObject", "The object."), "404": PROBLEM},
+                "responses": {
+                    "200": _json("HsdsObject", "The object."),
+                    "400": PROBLEM,
+                    "404": PROBLEM,
+                },
             }
         }
     return paths
@@ -1250,6 +1349,7 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [_path("id", "Organisation id (UUID).")],
                     "responses": {
                         "200": _json("Organisation", "The organisation."),
+                        "400": PROBLEM,
                         "404": PROBLEM,
                     },
                 }

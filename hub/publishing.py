@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pycountry
+from flask_babel import format_number, gettext
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,7 @@ from hub.enrolment import audit
 from hub.identity import hub_identity
 from hub.models import ItemRevision, Node, PublicationItem, SignedPublication
 from hub.relay import queue_hub_envelope
+from ponte.msgids import N_
 from ponte.problems import ProblemError
 from ponte.topics import TOPICS
 from protocol import Kind, NodeIdentity, PublicKeyRecord, ValidationError, b64url_encode, seal
@@ -44,11 +46,31 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class PublishingError(Exception):
-    """A request the publishing rules refuse; ``field`` names the culprit where there is one."""
+    """A request the publishing rules refuse; ``field`` names the culprit where there is one.
 
-    def __init__(self, field: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.field, self.message, self.status = field, message, status
+    ``message`` is in English, for the API, the command line and the logs; :meth:`translated`
+    is for the desk's pages. The text is an ``N_``-marked msgid with ``%(name)s`` for each of
+    ``values``, so that the catalog can translate it."""
+
+    def __init__(self, field: str, message: str, status: int = 400, **values: object) -> None:
+        self.field, self.status, self.msgid, self.values = field, status, message, values
+        english = {
+            name: f"{value:,}" if _counts(value) else value for name, value in values.items()
+        }
+        self.message = message % english if values else message
+        super().__init__(self.message)
+
+    def translated(self) -> str:
+        """The message in the page's language, numbers written as it writes them."""
+        local = {
+            name: format_number(value) if _counts(value) else value
+            for name, value in self.values.items()
+        }
+        return gettext(self.msgid, **local)
+
+
+def _counts(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass
@@ -93,22 +115,24 @@ class ItemDraft:
 def check_draft(draft: ItemDraft) -> ItemDraft:
     """Raise :class:`PublishingError` naming the field unless the draft can be published."""
     if draft.kind not in ITEM_KINDS:
-        raise PublishingError("kind", f"Choose a kind: {', '.join(ITEM_KINDS)}.")
+        raise PublishingError("kind", N_("Choose a kind: %(kinds)s."), kinds=", ".join(ITEM_KINDS))
     draft.title = _plain_line(draft.title, "title", MAX_TITLE)
     draft.body_markdown = (draft.body_markdown or "").replace("\r\n", "\n")
     if not draft.body_markdown.strip():
-        raise PublishingError("body_markdown", "Write the text of the item.")
+        raise PublishingError("body_markdown", N_("Write the text of the item."))
     if len(draft.body_markdown) > MAX_BODY_CHARS:
         raise PublishingError(
-            "body_markdown", f"The text is too long: at most {MAX_BODY_CHARS:,} characters."
+            "body_markdown",
+            N_("The text is too long: at most %(count)s characters."),
+            count=MAX_BODY_CHARS,
         )
     if CONTROL.search(draft.body_markdown):
-        raise PublishingError("body_markdown", "The text holds control characters.")
+        raise PublishingError("body_markdown", N_("The text holds control characters."))
     draft.language = _language(draft.language)
     draft.topics = _topics(draft.topics)
     draft.countries = _countries(draft.countries)
     if draft.audience not in AUDIENCES:
-        raise PublishingError("audience", "Choose public or members only.")
+        raise PublishingError("audience", N_("Choose public or members only."))
     draft.url = _url(draft.url, "url")
     draft.event = _event(draft)
     _file(draft)
@@ -122,18 +146,18 @@ def check_draft(draft: ItemDraft) -> ItemDraft:
 def _plain_line(value: str | None, name: str, limit: int) -> str:
     value = " ".join((value or "").split())
     if not value:
-        raise PublishingError(name, "This cannot be empty.")
+        raise PublishingError(name, N_("This cannot be empty."))
     if len(value) > limit:
-        raise PublishingError(name, f"At most {limit} characters.")
+        raise PublishingError(name, N_("At most %(count)s characters."), count=limit)
     if CONTROL.search(value):
-        raise PublishingError(name, "Control characters are not allowed.")
+        raise PublishingError(name, N_("Control characters are not allowed."))
     return value
 
 
 def _language(code: str | None) -> str:
     code = (code or "").strip().lower()
     if not re.fullmatch(r"[a-z]{2}", code) or pycountry.languages.get(alpha_2=code) is None:
-        raise PublishingError("language", "Give the language as a two-letter ISO 639-1 code.")
+        raise PublishingError("language", N_("Give the language as a two-letter ISO 639-1 code."))
     return code
 
 
@@ -141,9 +165,9 @@ def _topics(topics: list[str]) -> list[str]:
     chosen = list(dict.fromkeys(topic.strip() for topic in topics if topic.strip()))
     unknown = [topic for topic in chosen if topic not in TOPICS]
     if unknown:
-        raise PublishingError("topics", f"Unknown topic {unknown[0][:60]!r}.")
+        raise PublishingError("topics", N_("Unknown topic %(topic)s."), topic=repr(unknown[0][:60]))
     if len(chosen) > MAX_TOPICS:
-        raise PublishingError("topics", f"At most {MAX_TOPICS} topics.")
+        raise PublishingError("topics", N_("At most %(count)s topics."), count=MAX_TOPICS)
     return chosen
 
 
@@ -151,9 +175,11 @@ def _countries(countries: list[str]) -> list[str]:
     chosen = list(dict.fromkeys(code.strip().upper() for code in countries if code.strip()))
     for code in chosen:
         if not re.fullmatch(r"[A-Z]{2}", code) or pycountry.countries.get(alpha_2=code) is None:
-            raise PublishingError("countries", f"Unknown country code {code[:10]!r}.")
+            raise PublishingError(
+                "countries", N_("Unknown country code %(code)s."), code=repr(code[:10])
+            )
     if len(chosen) > MAX_COUNTRIES:
-        raise PublishingError("countries", f"At most {MAX_COUNTRIES} countries.")
+        raise PublishingError("countries", N_("At most %(count)s countries."), count=MAX_COUNTRIES)
     return chosen
 
 
@@ -162,22 +188,22 @@ def _url(value: str | None, name: str) -> str | None:
     if not value:
         return None
     if len(value) > 2000 or not URL.fullmatch(value):
-        raise PublishingError(name, "Give a web address starting with https:// or http://.")
+        raise PublishingError(name, N_("Give a web address starting with https:// or http://."))
     return value
 
 
 def _event(draft: ItemDraft) -> dict[str, Any] | None:
     if draft.kind != "event":
         if draft.event:
-            raise PublishingError("event", "Only an event has a date and place.")
+            raise PublishingError("event", N_("Only an event has a date and place."))
         return None
     event = dict(draft.event or {})
     if not isinstance(event.get("starts"), int):
-        raise PublishingError("event_starts", "Give the date and time the event starts.")
+        raise PublishingError("event_starts", N_("Give the date and time the event starts."))
     checked: dict[str, Any] = {"starts": event["starts"]}
     if event.get("ends") is not None:
         if not isinstance(event["ends"], int) or event["ends"] < event["starts"]:
-            raise PublishingError("event_ends", "An event cannot end before it starts.")
+            raise PublishingError("event_ends", N_("An event cannot end before it starts."))
         checked["ends"] = event["ends"]
     if event.get("place"):
         checked["place"] = _plain_line(event["place"], "event_place", 300)
@@ -191,9 +217,11 @@ def _file(draft: ItemDraft) -> None:
     if draft.file is None:
         return
     if draft.kind != "resource":
-        raise PublishingError("file", "Only a resource carries a file.")
+        raise PublishingError("file", N_("Only a resource carries a file."))
     if len(draft.file.data) > MAX_FILE_BYTES:
-        raise PublishingError("file", f"The file is too large: at most {MAX_FILE_BYTES:,} bytes.")
+        raise PublishingError(
+            "file", N_("The file is too large: at most %(count)s bytes."), count=MAX_FILE_BYTES
+        )
     draft.file.name = _plain_line(draft.file.name.replace("/", "_"), "file", 200)
     if not re.fullmatch(MEDIA_TYPE, draft.file.media_type or ""):
         draft.file.media_type = "application/octet-stream"
@@ -220,12 +248,12 @@ def check_publish_at(at: dt.datetime | None) -> dt.datetime:
     """The schedule time in UTC; a missing, zone-less or past time is refused (callers
     check it before they store anything)."""
     if at is None:
-        raise PublishingError("publish_at", "Choose the date and time to publish it (UTC).")
+        raise PublishingError("publish_at", N_("Choose the date and time to publish it (UTC)."))
     if at.tzinfo is None:
-        raise PublishingError("publish_at", "Give the time with its time zone.")
+        raise PublishingError("publish_at", N_("Give the time with its time zone."))
     at = at.astimezone(dt.UTC)  # SQLite keeps no zone: store every time as UTC
     if at <= _now():
-        raise PublishingError("publish_at", "Choose a time in the future, or publish now.")
+        raise PublishingError("publish_at", N_("Choose a time in the future, or publish now."))
     return at
 
 
@@ -254,15 +282,17 @@ def edit_item(
 ) -> PublicationItem:
     """Save a new version; a published item is signed (and delivered) again at once."""
     if item.state == "retracted":
-        raise PublishingError("state", "A retracted item cannot be edited.", 409)
+        raise PublishingError("state", N_("A retracted item cannot be edited."), 409)
     # The key first: a locked key must leave a published item exactly as it was signed.
     identity = (identity_ or signing_identity()) if item.state == "published" else None
     draft = check_draft(draft)
     if item.revision and draft.audience != item.audience:
         raise PublishingError(
             "audience",
-            "The audience cannot change once an item was published: retract it and "
-            "publish a new item instead.",
+            N_(
+                "The audience cannot change once an item was published: retract it and "
+                "publish a new item instead."
+            ),
             409,
         )
     _apply(item, draft, keep_file=draft.file is None)
@@ -278,7 +308,7 @@ def publish_item(
 ) -> PublicationItem:
     """Publish a draft or scheduled item now: sign it; deliver it if it is members-only."""
     if item.state not in ("draft", "scheduled"):
-        raise PublishingError("state", f"This item is already {item.state}.", 409)
+        raise _already(item)
     identity = identity_ or signing_identity()
     claimed = session.execute(
         update(PublicationItem)
@@ -287,7 +317,7 @@ def publish_item(
     )
     if claimed.rowcount != 1:  # another worker published it a moment ago
         session.rollback()
-        raise PublishingError("state", "This item was published meanwhile.", 409)
+        raise PublishingError("state", N_("This item was published meanwhile."), 409)
     session.refresh(item)
     now = _now()
     item.published_at, item.publish_at = item.published_at or now, None
@@ -301,7 +331,7 @@ def schedule_item(
     session: Session, item: PublicationItem, at: dt.datetime, actor: str
 ) -> PublicationItem:
     if item.state not in ("draft", "scheduled"):
-        raise PublishingError("state", f"This item is already {item.state}.", 409)
+        raise _already(item)
     at = check_publish_at(at)
     item.state, item.publish_at = "scheduled", at
     _remember(session, item, actor, "scheduled", f"{item.title} at {at.isoformat()}")
@@ -311,7 +341,7 @@ def schedule_item(
 
 def unschedule_item(session: Session, item: PublicationItem, actor: str) -> PublicationItem:
     if item.state != "scheduled":
-        raise PublishingError("state", "This item is not scheduled.", 409)
+        raise PublishingError("state", N_("This item is not scheduled."), 409)
     item.state, item.publish_at = "draft", None
     _remember(session, item, actor, "unscheduled")
     session.commit()
@@ -327,16 +357,29 @@ def retract_item(
 ) -> PublicationItem:
     """Withdraw a published item: it leaves the feeds; nodes receive a signed retraction."""
     if item.state != "published":
-        raise PublishingError("state", "Only a published item can be retracted.", 409)
+        raise PublishingError("state", N_("Only a published item can be retracted."), 409)
     reason = " ".join((reason or "").split())
     if not reason or len(reason) > 2000:
-        raise PublishingError("reason", "Say why the item is retracted (up to 2,000 characters).")
+        raise PublishingError(
+            "reason", N_("Say why the item is retracted (up to %(count)s characters)."), count=2000
+        )
     identity = identity_ or signing_identity()  # before the item changes
     item.state, item.retraction_reason = "retracted", reason
     _sign_and_deliver(session, item, identity, _now())
     _remember(session, item, actor, "retracted", f"{item.title}: {reason}")
     session.commit()
     return item
+
+
+def _already(item: PublicationItem) -> PublishingError:
+    """Publishing or scheduling an item that is past that: a whole sentence for each state."""
+    sentences = {
+        "published": N_("This item is already published."),
+        "retracted": N_("This item is already retracted."),
+    }
+    return PublishingError(
+        "state", sentences.get(item.state, N_("This item cannot be published.")), 409
+    )
 
 
 def release_due(session: Session, identity_: NodeIdentity | None = None) -> int:

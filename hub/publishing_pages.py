@@ -15,8 +15,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from babel import Locale
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import LazyString
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from flask_wtf.file import FileField
@@ -63,7 +67,9 @@ from hub.publishing import (
     unschedule_item,
 )
 from ponte.appfactory import MAX_REQUEST_BYTES
+from ponte.i18n import current_language
 from ponte.markdown import render_markdown
+from ponte.msgids import N_
 from ponte.problems import ProblemError
 from ponte.topics import ITEM_KIND_LABELS, TOPIC_GROUPS, TOPICS
 from protocol import NodeIdentity
@@ -74,50 +80,76 @@ blueprint.register_error_handler(CSRFError, form_expired)
 STATES = ("draft", "scheduled", "published", "retracted")
 LIST_ROWS = 500
 DECIDED_ROWS = 100
-# The languages member NGOs write in; any other ISO 639-1 code may be typed.
-LANGUAGES = {
-    "en": "English", "fr": "French", "it": "Italian", "es": "Spanish", "de": "German",
-    "ro": "Romanian", "bg": "Bulgarian", "el": "Greek", "hr": "Croatian", "sl": "Slovenian",
-    "sk": "Slovak", "cs": "Czech", "pl": "Polish", "hu": "Hungarian", "lt": "Lithuanian",
-    "lv": "Latvian", "et": "Estonian", "nl": "Dutch", "pt": "Portuguese", "sq": "Albanian",
-    "sr": "Serbian", "mk": "Macedonian", "uk": "Ukrainian", "ru": "Russian", "ar": "Arabic",
-    "ti": "Tigrinya",
-}  # fmt: skip
+# The languages member NGOs write in (named on the page in its language, from CLDR); any other
+# ISO 639-1 code may be typed.
+LANGUAGES = (
+    "en", "fr", "it", "es", "de", "ro", "bg", "el", "hr", "sl", "sk", "cs", "pl", "hu", "lt",
+    "lv", "et", "nl", "pt", "sq", "sr", "mk", "uk", "ru", "ar", "ti",
+)  # fmt: skip
 AUDIENCES = {
-    "public": "Public: on the website, the feeds and the API",
-    "members": "Members only: sent encrypted to every member node",
+    "public": _l("Public: on the website, the feeds and the API"),
+    "members": _l("Members only: sent encrypted to every member node"),
 }
 REVISION_ACTIONS = {
-    "created": "Created",
-    "edited": "Edited",
-    "published": "Published",
-    "scheduled": "Scheduled",
-    "unscheduled": "Unscheduled",
-    "retracted": "Retracted",
+    "created": _l("Created"),
+    "edited": _l("Edited"),
+    "published": _l("Published"),
+    "scheduled": _l("Scheduled"),
+    "unscheduled": _l("Unscheduled"),
+    "retracted": _l("Retracted"),
+}
+# An item's state as a word in a sentence ("scheduled for …"); the list capitalises it.
+STATE_LABELS = {
+    # Translators: an item's state, lower case in a sentence ("this one is draft").
+    "draft": _l("draft"),
+    "scheduled": _l("scheduled"),
+    "published": _l("published"),
+    "retracted": _l("retracted"),
+}
+# What the list says when a state has no item: a whole sentence each, for the translators.
+NO_ITEMS = {
+    "draft": _l("No drafts."),
+    "scheduled": _l("No scheduled items."),
+    "published": _l("No published items."),
+    "retracted": _l("No retracted items."),
+}
+# The fields of a revision's snapshot, named as the form names them.
+FIELD_LABELS = {
+    "kind": _l("Kind"),
+    "title": _l("Title"),
+    "language": _l("Language"),
+    "topics": _l("Topics"),
+    "countries": _l("Countries"),
+    "audience": _l("Audience"),
+    "url": _l("Web address"),
+    "event": _l("Event"),
+    "file": _l("File"),
 }
 CODE_SEPARATORS = re.compile(r"[\s,;]+")
 UTC_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
-BAD_TIME = "Give a date and time like 2030-06-30 14:00 (UTC)."
+BAD_TIME = N_("Give a date and time like 2030-06-30 14:00 (UTC).")
 MAX_BODY_BYTES = 4 * MAX_BODY_CHARS  # the longest body allowed, at 4 UTF-8 bytes a character
 # Werkzeug keeps at most 500 kB of one form field by default: too little for that body.
 FORM_FIELD_BYTES = MAX_BODY_BYTES + 64 * 1024
-KEY_LOCKED = (
+KEY_LOCKED = N_(
     "The hub's key is locked (the hub was started without PONTE_HUB_PASSPHRASE), so nothing "
     "can be signed or published now."
 )
 NOTICES = {
-    "saved": "The draft is saved. Nothing is published yet.",
-    "edited": "Your changes are saved.",
-    "published": "Published: the item is signed with the hub key.",
-    "republished": "Saved and republished: the new version is signed as a new revision.",
-    "scheduled": "Scheduled: it will be published at the time shown below.",
-    "unscheduled": "No longer scheduled: the item is a draft again.",
-    "retracted": "Retracted: the item has left the feeds and nodes receive the signed retraction.",
-    "approved": "Approved: the contribution is published, credited to the organisation.",
-    "rejected": "Rejected: the member's node will see your reason.",
+    "saved": _l("The draft is saved. Nothing is published yet."),
+    "edited": _l("Your changes are saved."),
+    "published": _l("Published: the item is signed with the hub key."),
+    "republished": _l("Saved and republished: the new version is signed as a new revision."),
+    "scheduled": _l("Scheduled: it will be published at the time shown below."),
+    "unscheduled": _l("No longer scheduled: the item is a draft again."),
+    "retracted": _l(
+        "Retracted: the item has left the feeds and nodes receive the signed retraction."
+    ),
+    "approved": _l("Approved: the contribution is published, credited to the organisation."),
+    "rejected": _l("Rejected: the member's node will see your reason."),
 }
 WARNINGS = {
-    "locked": f"{KEY_LOCKED} The item is saved as a draft: publish it once the hub is unlocked."
+    "locked": N_("The item is saved as a draft: publish it once the hub is unlocked."),
 }
 
 
@@ -141,47 +173,56 @@ def too_large(error: RequestEntityTooLarge) -> ResponseReturnValue:
 # --- forms -----------------------------------------------------------------------------------
 
 
-def utc_field(label: str) -> DateTimeLocalField:
+def key_locked(consequence: str) -> str:
+    """The hub key is locked, and what that meant for this request (already translated)."""
+    return f"{_(KEY_LOCKED)} {consequence}"
+
+
+def utc_field(label: str | LazyString) -> DateTimeLocalField:
     return DateTimeLocalField(
         label,
         validators=[Optional()],
         format=UTC_FORMATS,
         tz=dt.UTC,
-        invalid_value_message=BAD_TIME,
+        invalid_value_message=_l(BAD_TIME),
     )
 
 
-def choices(labels: Mapping[str, str]) -> list[SelectChoice]:
+def choices(labels: Mapping[str, str | LazyString]) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in labels.items()]
+
+
+def language_choices() -> list[SelectChoice]:
+    """Each language by its name in the page's language, then "Other" (read per form, so
+    that each page gets its own language's names)."""
+    names = Locale.parse(current_language()).languages
+    named = {code: f"{names.get(code, code)} ({code})" for code in LANGUAGES}
+    return [*choices(named), SelectChoice("", _("Other"))]
 
 
 class ItemForm(FlaskForm):
     """What an author writes. Only the time fields check their own format: the rules of
     hub.publishing judge the rest, so that the web, the CLI and the API refuse alike."""
 
-    kind = SelectField("Kind", choices=choices(ITEM_KIND_LABELS), validate_choice=False)
-    title = StringField("Title")
-    body_markdown = TextAreaField("Text")
+    kind = SelectField(_l("Kind"), choices=choices(ITEM_KIND_LABELS), validate_choice=False)
+    title = StringField(_l("Title"))
+    body_markdown = TextAreaField(_l("Text"))
     language = SelectField(
-        "Language",
-        choices=[*choices({code: f"{name} ({code})" for code, name in LANGUAGES.items()}),
-                 SelectChoice("", "Other")],
-        default="en",
-        validate_choice=False,
-    )  # fmt: skip
-    language_other = StringField("Other language: its two-letter code")
-    topics = SelectMultipleField("Topics", choices=choices(TOPICS), validate_choice=False)
-    countries = StringField("Countries")
-    audience = RadioField(
-        "Audience", choices=choices(AUDIENCES), default="public", validate_choice=False
+        _l("Language"), choices=language_choices, default="en", validate_choice=False
     )
-    url = StringField("Web address")
-    event_starts = utc_field("Starts (UTC)")
-    event_ends = utc_field("Ends (UTC)")
-    event_place = StringField("Place")
-    event_online_url = StringField("Online link")
-    file = FileField("File")
-    publish_at = utc_field("Publish at (UTC)")
+    language_other = StringField(_l("Other language: its two-letter code"))
+    topics = SelectMultipleField(_l("Topics"), choices=choices(TOPICS), validate_choice=False)
+    countries = StringField(_l("Countries"))
+    audience = RadioField(
+        _l("Audience"), choices=choices(AUDIENCES), default="public", validate_choice=False
+    )
+    url = StringField(_l("Web address"))
+    event_starts = utc_field(_l("Starts (UTC)"))
+    event_ends = utc_field(_l("Ends (UTC)"))
+    event_place = StringField(_l("Place"))
+    event_online_url = StringField(_l("Online link"))
+    file = FileField(_l("File"))
+    publish_at = utc_field(_l("Publish at (UTC)"))
 
 
 # The fields a refusal may name that have a place for its message on the pages.
@@ -191,7 +232,7 @@ FIELDS_WITH_ERRORS = frozenset(
 
 
 class ScheduleForm(FlaskForm):
-    publish_at = utc_field("Publish at (UTC)")
+    publish_at = utc_field(_l("Publish at (UTC)"))
 
 
 def moment(seconds: int) -> dt.datetime:
@@ -253,7 +294,7 @@ def form_for(item: PublicationItem) -> ItemForm:
 def field_errors(error: PublishingError) -> dict[str, list[str]]:
     """Where a refusal is shown: next to its field, or above the form if it names none."""
     shown = error.field if error.field in FIELDS_WITH_ERRORS else "general"
-    return {shown: [error.message]}
+    return {shown: [error.translated()]}
 
 
 def unlocked_identity() -> NodeIdentity | None:
@@ -269,7 +310,8 @@ def unlocked_identity() -> NodeIdentity | None:
 
 def page(template: str, status: int = 200, **context: object) -> tuple[str, int]:
     name = request.args.get("notice", "")
-    context.setdefault("error", WARNINGS.get(name))
+    warning = WARNINGS.get(name)
+    context.setdefault("error", key_locked(_(warning)) if warning else None)
     return render_template(
         template,
         when=when,
@@ -279,6 +321,7 @@ def page(template: str, status: int = 200, **context: object) -> tuple[str, int]
         topic_groups=TOPIC_GROUPS,
         topic_labels=TOPICS,
         audiences=AUDIENCES,
+        state_labels=STATE_LABELS,
         render_markdown=render_markdown,
         **context,
     ), status
@@ -362,6 +405,7 @@ def items() -> ResponseReturnValue:
         states=STATES,
         counts={state: count for state, count in db.session.execute(counted)},
         revisions=revision_counts([row.id for row in rows]),
+        no_items=NO_ITEMS,
         pending=pending_count(),
         limit=LIST_ROWS,
         now=utcnow(),
@@ -411,7 +455,7 @@ def finish(
             return to_item(item, "published")
     except PublishingError as error:
         db.session.rollback()
-        return item_view(item, error=error.message, status=error.status)
+        return item_view(item, error=error.translated(), status=error.status)
     return to_item(item, saved)
 
 
@@ -448,7 +492,7 @@ def item_view(
 def edit_page(item_id: str) -> ResponseReturnValue:
     item = known_item(item_id)
     if item.state == "retracted":
-        return item_view(item, error="A retracted item cannot be edited.", status=409)
+        return item_view(item, error=_("A retracted item cannot be edited."), status=409)
     return form_page(form_for(item), item)
 
 
@@ -464,7 +508,7 @@ def save_edit(item_id: str) -> ResponseReturnValue:
     # A published item is signed again on saving: check the key before anything changes.
     identity = unlocked_identity() if item.state == "published" or action == "publish" else None
     if identity is None and item.state == "published":
-        message = f"{KEY_LOCKED} Your changes are not saved yet: they are still in the form."
+        message = key_locked(_("Your changes are not saved yet: they are still in the form."))
         return form_page(form, item, {"general": [message]}, status=503)
     try:
         at = check_publish_at(form.publish_at.data) if action == "schedule" else None
@@ -480,7 +524,7 @@ def publish(item_id: str) -> ResponseReturnValue:
     item = known_item(item_id)
     identity = unlocked_identity()
     if identity is None:
-        return item_view(item, error=f"{KEY_LOCKED} Nothing was changed.", status=503)
+        return item_view(item, error=key_locked(_("Nothing was changed.")), status=503)
     return finish(item, "publish", None, identity, "published")
 
 
@@ -495,7 +539,7 @@ def schedule(item_id: str) -> ResponseReturnValue:
         schedule_item(db.session, item, check_publish_at(form.publish_at.data), actor())
     except PublishingError as error:
         db.session.rollback()
-        form.publish_at.errors = [error.message]
+        form.publish_at.errors = [error.translated()]
         return item_view(item, form, status=error.status)
     return to_item(item, "scheduled")
 
@@ -507,12 +551,12 @@ def unschedule(item_id: str) -> ResponseReturnValue:
     try:
         unschedule_item(db.session, item, actor())
     except PublishingError as error:
-        return item_view(item, error=error.message, status=error.status)
+        return item_view(item, error=error.translated(), status=error.status)
     return to_item(item, "unscheduled")
 
 
 class RetractForm(FlaskForm):
-    reason = TextAreaField("Why is it retracted?")
+    reason = TextAreaField(_l("Why is it retracted?"))
 
 
 def retract_page(
@@ -534,7 +578,7 @@ def retract(item_id: str) -> ResponseReturnValue:
     # The key first: retracting signs a retraction, and nothing may change without it.
     identity = unlocked_identity()
     if identity is None:
-        message = f"{KEY_LOCKED} Nothing was changed: the item is still published."
+        message = key_locked(_("Nothing was changed: the item is still published."))
         return retract_page(item, form, {"general": [message]}, 503)
     try:
         retract_item(db.session, item, form.reason.data or "", actor(), identity)
@@ -572,14 +616,16 @@ def body_diff(previous: ItemRevision | None, revision: ItemRevision) -> list[str
     """The body's lines, as a unified diff against the revision before (escaped on the page)."""
     before = previous.snapshot["body_markdown"].splitlines() if previous else []
     after = revision.snapshot["body_markdown"].splitlines()
-    return list(difflib.unified_diff(before, after, "before", "this revision", lineterm=""))
+    names = (_("before"), _("this revision"))  # the diff's two headers, shown on the page
+    return list(difflib.unified_diff(before, after, *names, lineterm=""))
 
 
 def changed_fields(previous: ItemRevision | None, revision: ItemRevision) -> list[str]:
+    """The other fields this revision changed, named as the form names them."""
     if previous is None:
         return []
     return [
-        name
+        str(FIELD_LABELS.get(name, name))
         for name, value in revision.snapshot.items()
         if name not in ("body_markdown", "state") and previous.snapshot.get(name) != value
     ]
@@ -632,10 +678,10 @@ def approve(contribution_id: int) -> ResponseReturnValue:
     try:
         approve_contribution(db.session, contribution, actor(), audience)
     except ProblemError:  # the hub key is locked; approve_contribution checks it first
-        return queue_page(503, contribution.id, f"{KEY_LOCKED} Nothing was changed.")
+        return queue_page(503, contribution.id, key_locked(_("Nothing was changed.")))
     except PublishingError as error:
         db.session.rollback()
-        return queue_page(error.status, contribution.id, error.message)
+        return queue_page(error.status, contribution.id, error.translated())
     return redirect(url_for(".contributions", notice="approved"))
 
 
@@ -648,5 +694,5 @@ def reject(contribution_id: int) -> ResponseReturnValue:
         reject_contribution(db.session, contribution, reason, actor())
     except PublishingError as error:
         db.session.rollback()
-        return queue_page(error.status, contribution.id, error.message, reason)
+        return queue_page(error.status, contribution.id, error.translated(), reason)
     return redirect(url_for(".contributions", notice="rejected"))

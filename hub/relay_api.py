@@ -17,6 +17,7 @@ from hub.extensions import db
 from hub.models import RelayBlob
 from hub.oauth import require_token
 from hub.publishing import release_due
+from ponte.accounts import as_utc
 from ponte.csrf import csrf
 from ponte.params import int_arg, query_args
 from ponte.problems import ProblemError, invalid_parameter, problem
@@ -115,7 +116,7 @@ def notices() -> Response:
                     "id": n.message_id,
                     "recipient": n.recipient,
                     "status": n.status,
-                    "at": n.at.isoformat(),
+                    "at": as_utc(n.at).isoformat(),  # SQLite reads it back without its zone
                 }
                 for n in found
             ],

@@ -20,6 +20,7 @@ BLUEPRINTS = [
     "node.partners",
     "node.referral_pages",
     "node.reader_pages",
+    "node.audit_pages",
 ]
 
 

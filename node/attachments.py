@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from node.hub_client import HubError
 from node.keys import NodeKeys
 from node.models import CaseAttachment, OutboxBlob, OutboxItem, PendingBlobDrop, Referral
+from node.stored_text import english
+from ponte.msgids import N_
 from protocol import AttachmentError, decrypt_attachment, encrypt_attachment
 
 log = logging.getLogger(__name__)
@@ -28,10 +32,15 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_FILES = 5
 MEDIA_TYPE = re.compile(r"[a-z]+/[A-Za-z0-9.+-]+")
 NAME_LENGTH = 200
+# Why a received file is unavailable: stored in English, shown translated (node.stored_text).
+NOT_ON_HUB = N_("The hub does not hold this file (%(code)s).")
+FAILED_CHECK = N_("The file did not pass its integrity check: %(error)s")
+FILE_PROBLEMS = (NOT_ON_HUB, FAILED_CHECK)
 
 
 class AttachmentRefused(Exception):
-    """A file cannot be attached (too large, too many); the message says why."""
+    """A file cannot be attached (too large, too many); the message says why, in the page's
+    language."""
 
 
 @dataclass(frozen=True)
@@ -57,13 +66,25 @@ def new_files(
     """Check ``(name, media_type, data)`` triples against the limits; tidy names and types."""
     limits = limits or AttachmentLimits()
     if len(files) > limits.max_files:
-        raise AttachmentRefused(f"At most {limits.max_files} files can be attached to a referral.")
+        raise AttachmentRefused(
+            ngettext(
+                "At most %(num)d file can be attached to a referral.",
+                "At most %(num)d files can be attached to a referral.",
+                limits.max_files,
+            )
+        )
     checked = []
     for name, media_type, data in files:
         shown = PurePath(name.replace("\\", "/")).name.strip()[:NAME_LENGTH] or "attachment"
         if len(data) > limits.max_file_bytes:
             megabytes = limits.max_file_bytes // (1024 * 1024)
-            raise AttachmentRefused(f"{shown} is larger than {megabytes} MiB; nothing was sent.")
+            raise AttachmentRefused(
+                _(
+                    "%(file)s is larger than %(megabytes)s MiB; nothing was sent.",
+                    file=shown,
+                    megabytes=megabytes,
+                )
+            )
         media_type = media_type.split(";")[0].strip().lower()
         if not MEDIA_TYPE.fullmatch(media_type) or len(media_type) > 100:
             media_type = "application/octet-stream"
@@ -167,10 +188,10 @@ def _fetch(keys: NodeKeys, sender: str, reference: dict) -> tuple[bytes | None, 
         if error.status == 0:
             raise
         log.warning("attachment %s from %s not fetched: %s", reference["id"], sender, error)
-        return None, f"The hub does not hold this file ({error.code})."
+        return None, english(NOT_ON_HUB, code=error.code)
     except AttachmentError as error:
         log.warning("attachment %s from %s is bad: %s", reference["id"], sender, error)
-        return None, f"The file did not pass its integrity check: {error}"
+        return None, english(FAILED_CHECK, error=error)
 
 
 def send_pending_drops(session: Session, keys: NodeKeys) -> None:

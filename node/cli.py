@@ -11,16 +11,20 @@ from typing import TYPE_CHECKING, Any
 import click
 from flask import Flask
 
+from node.audit_cli import COMMANDS as AUDIT_COMMANDS
 from ponte.account_cli import add_account, totp_option
 from ponte.backup_cli import backup_commands
 from ponte.migration_cli import new_migration_command, upgrade_db_command
 from ponte.options import (
+    BadInput,
     config_option,
     data_dir_option,
+    examples,
     host_option,
     port_option,
     production_option,
 )
+from ponte.progress import spinner
 from ponte.serve import serve as serve_app
 from ponte.serve import serve_production
 from protocol.publication import ITEM_KINDS
@@ -30,19 +34,38 @@ if TYPE_CHECKING:
     from ponte.config_check import Finding
 
 DEFAULT_PORT = 5081
+NODE_DIR = "/var/lib/ponte/node"  # the data dir in the examples
 
 
+@examples(
+    "PONTE_PASSPHRASE=... ponte node init --data-dir /var/lib/ponte/node \\\n"
+    "  --hub https://hub.example.org --invite ponte-inv-...",
+    "ponte node serve --data-dir /var/lib/ponte/node --port 5081",
+    "ponte node refer --help",
+)
 @click.group()
 def node() -> None:
-    """Run and administer an NGO's Ponte node (keys, referrals, newsletters)."""
+    """Run and administer an NGO's Ponte node (keys, referrals, newsletters).
+
+    Every command works on one data dir (--data-dir): the database, the sealed keys and the
+    enrolment. Start with `ponte node init`; `ponte node COMMAND --help` says more.
+    """
 
 
 for _command in backup_commands("node"):  # backup, restore
     node.add_command(_command)
 node.add_command(upgrade_db_command("node"))
 node.add_command(new_migration_command("node"))
+for _command in AUDIT_COMMANDS:  # audit, cases, purge
+    node.add_command(_command)
 
 
+@examples(
+    "ponte node serve --data-dir /var/lib/ponte/node --port 5081",
+    "# under gunicorn, with the sync beside it:",
+    "PONTE_PASSPHRASE=... ponte node serve --production --data-dir /var/lib/ponte/node --port 5081",
+    "PONTE_PASSPHRASE=... ponte node sync --loop --data-dir /var/lib/ponte/node",
+)
 @node.command()
 @data_dir_option
 @host_option
@@ -59,11 +82,6 @@ def serve(data_dir: Path, host: str, port: int, production: bool) -> None:
     With --production: gunicorn and no sync thread (each worker would run one): run
     `ponte node sync --loop` beside it. The passphrase must come from PONTE_PASSPHRASE
     (or the config file): every worker unlocks the keys itself.
-
-    \b
-    Example:
-      ponte node serve --data-dir /var/lib/ponte/node --port 5081
-      ponte node serve --production --data-dir /var/lib/ponte/node --port 5081
     """
     from node import create_app
     from node.keys import EXTENSION_KEY
@@ -82,6 +100,7 @@ def serve(data_dir: Path, host: str, port: int, production: bool) -> None:
     serve_app(app, "node", host, port)
 
 
+@examples("ponte node check-config --data-dir /var/lib/ponte/node --config /etc/ponte/node.toml")
 @node.command("check-config")
 @data_dir_option
 @config_option
@@ -91,10 +110,6 @@ def check_config_command(data_dir: Path) -> None:
     Checks that the data dir is writable, the database answers and, for an enrolled node,
     that PONTE_PASSPHRASE opens its keystore. Lists every problem and exits 2 if there is
     any; changes nothing.
-
-    \b
-    Example:
-      ponte node check-config --data-dir /var/lib/ponte/node --config /etc/ponte/node.toml
     """
     from ponte.config_check import check_config
 
@@ -145,6 +160,10 @@ def unlock_into(app: Flask, data_dir: Path, ask: bool = True) -> None:
         ) from error
 
 
+@examples(
+    "PONTE_PASSPHRASE=... ponte node init --data-dir /var/lib/ponte/node \\\n"
+    "  --hub https://hub.example.org --invite ponte-inv-..."
+)
 @node.command()
 @data_dir_option
 @click.option(
@@ -157,12 +176,8 @@ def init(data_dir: Path, hub_url: str, invitation: str) -> None:
     """Set up this node: generate its keys, join the hub with an invitation, pin the hub's key.
 
     The keys are sealed with a passphrase (PONTE_PASSPHRASE, or asked for). Compare the hub
-    fingerprint printed here with the one the secretariat gave you with the invitation.
-
-    \b
-    Example:
-      PONTE_PASSPHRASE=... ponte node init --data-dir /var/lib/ponte/node \\
-          --hub https://hub.example.org --invite ponte-inv-...
+    fingerprint printed here with the one the secretariat gave you with the invitation
+    (`ponte hub invite` prints both).
     """
     from node.enrolment import EnrolmentFailed, init_node, own_fingerprint
     from ponte.datadir import ensure_data_dir
@@ -174,12 +189,18 @@ def init(data_dir: Path, hub_url: str, invitation: str) -> None:
     try:
         enrolment, identity = init_node(data_dir, hub_url, invitation, passphrase)
     except EnrolmentFailed as error:
-        raise click.UsageError(str(error)) from error
+        raise hub_failure(error, "The node was not enrolled.") from error
     click.echo(f"Node {enrolment.node_id} enrolled for {enrolment.organisation_name}.")
     click.echo(f"Hub fingerprint:  {fingerprint(enrolment.hub_record)}")
     click.echo(f"Node fingerprint: {own_fingerprint(identity)}")
 
 
+@examples(
+    "ponte node add-user --data-dir /var/lib/ponte/node --email lea@ngo.example --role admin",
+    "# without a terminal, the password from the environment:",
+    "PONTE_PASSWORD=... ponte node add-user --data-dir /var/lib/ponte/node \\\n"
+    "  --email ion@ngo.example --totp",
+)
 @node.command("add-user")
 @data_dir_option
 @click.option("--email", required=True, help="The person's e-mail (their sign-in).")
@@ -196,10 +217,6 @@ def add_user(data_dir: Path, email: str, role: str, totp: bool) -> None:
 
     The password comes from PONTE_PASSWORD, or is asked for (twice, hidden). At least 12
     characters.
-
-    \b
-    Example:
-      ponte node add-user --data-dir /var/lib/ponte/node --email lea@ngo.example --role admin
     """
     from node import create_app
     from node.extensions import db
@@ -209,6 +226,7 @@ def add_user(data_dir: Path, email: str, role: str, totp: bool) -> None:
         add_account(db.session, User, email, role, totp_issuer="Ponte node" if totp else None)
 
 
+@examples("PONTE_PASSPHRASE=... ponte node rotate-keys --data-dir /var/lib/ponte/node")
 @node.command("rotate-keys")
 @data_dir_option
 def rotate_keys_command(data_dir: Path) -> None:
@@ -216,10 +234,6 @@ def rotate_keys_command(data_dir: Path) -> None:
 
     Partners see the change and are warned to compare the new fingerprint. The old keys stay
     in the keystore so that messages already sealed to them can still be read.
-
-    \b
-    Example:
-      PONTE_PASSPHRASE=... ponte node rotate-keys --data-dir /var/lib/ponte/node
     """
     from node.enrolment import load_enrolment, own_fingerprint
     from node.rotation import RotationFailed, rotate_keys
@@ -228,31 +242,60 @@ def rotate_keys_command(data_dir: Path) -> None:
 
     enrolment = load_enrolment(data_dir)
     if enrolment is None:
-        raise click.UsageError("This node is not enrolled yet: run `ponte node init` first.")
+        raise not_enrolled(data_dir)
     passphrase = read_secret("PONTE_PASSPHRASE", "Passphrase for this node's keys")
     try:
         new = rotate_keys(data_dir, passphrase, enrolment)
     except KeystoreError as error:
-        raise click.UsageError(f"{error}; the keys were not changed.") from error
+        raise BadInput(f"{error}; the keys were not changed. Check PONTE_PASSPHRASE.") from error
     except RotationFailed as error:
-        raise click.UsageError(str(error)) from error
+        raise hub_failure(error, "The keys were not changed.") from error
     click.echo(f"New keys (version {new.key_version}) registered with the hub.")
     click.echo(f"Node fingerprint: {own_fingerprint(new)}")
     click.echo("Restart the node so that it uses them; tell partners the new fingerprint.")
+
+
+def not_enrolled(data_dir: Path) -> BadInput:
+    """The error (exit 2) for a command that needs an enrolled node, naming the next step."""
+    return BadInput(
+        f"No enrolled node in {data_dir}: check --data-dir, or run `ponte node init "
+        f"--data-dir {data_dir} --hub URL --invite TOKEN` first (the secretariat gives you "
+        "the token)."
+    )
+
+
+def hub_failure(error: Exception, outcome: str) -> click.ClickException:
+    """A command's error when the hub (``error``, or what caused it) failed it: exit 1 when
+    the hub could not be reached, so running it again later may work; exit 2 when the hub
+    refused, so something must change first. ``outcome`` says what became of the work."""
+    from node.hub_client import HubError
+
+    cause = error if isinstance(error, HubError) else error.__cause__
+    if isinstance(cause, HubError) and cause.code == "unreachable":
+        reason = str(cause)
+        return click.ClickException(
+            f"{reason[:1].upper()}{reason[1:]}. {outcome} Check the hub's address and this "
+            "machine's network, then run the command again."
+        )
+    return BadInput(f"{error} {outcome}")
 
 
 # -- referrals ---------------------------------------------------------------------------
 
 
 def unlocked_app(data_dir: Path) -> Flask:
-    """The node's app with its keys unlocked; a usage error if it is not enrolled."""
+    """The node's app with its keys unlocked; an error (exit 2) if it is not enrolled."""
     from node import create_app
+    from node.enrolment import load_enrolment
     from node.keys import EXTENSION_KEY
 
+    if load_enrolment(data_dir) is None:  # before create_app, which would make the data dir
+        raise not_enrolled(data_dir)
     app = create_app(data_dir)
     unlock_into(app, data_dir)
-    if EXTENSION_KEY not in app.extensions:
-        raise click.UsageError("This node is not enrolled yet: run `ponte node init` first.")
+    if EXTENSION_KEY not in app.extensions:  # enrolled, but its keystore is gone
+        raise BadInput(f"{data_dir} has an enrolment but no keystore: restore the data dir "
+                       "from a backup (`ponte node restore`).")  # fmt: skip
     return app
 
 
@@ -301,10 +344,22 @@ def _attachment_file(path: Path) -> tuple[str, str, bytes]:
     return path.name, media_type, path.read_bytes()
 
 
+@examples(
+    "ponte node refer --data-dir /var/lib/ponte/node --to ORG_ID --file referral.json",
+    "# to two candidate organisations at once, with a file (the first to accept gets it):",
+    "ponte node refer --data-dir /var/lib/ponte/node --to ORG_ID,OTHER_ORG_ID \\\n"
+    '  --file referral.json --attach assessment.pdf --by "Ioana Popescu"',
+)
 @node.command()
 @data_dir_option
 @click.option("--to", "to", required=True, help="Partner organisation id(s), comma-separated.")
-@click.option("--file", "path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--file",
+    "path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The referral, as JSON (docs/examples/referral.json).",
+)
 @click.option(
     "--attach",
     "attach",
@@ -318,11 +373,6 @@ def refer(data_dir: Path, to: str, path: Path, attach: tuple[Path, ...], author:
 
     The referral's JSON format is described in docs/referrals.md. The referral id is printed
     last; `ponte node sync` (or the running node) sends it.
-
-    \b
-    Example:
-      ponte node refer --data-dir /var/lib/ponte/node --to ORG_ID --file referral.json \\
-        --attach assessment.pdf
     """
     from node.hub_client import HubError
     from node.referrals import (
@@ -340,18 +390,28 @@ def refer(data_dir: Path, to: str, path: Path, attach: tuple[Path, ...], author:
             cases = create_referral(
                 session, keys, payload, organisations, author, attachments=files
             )
-        except (ReferralError, PartnerUnavailable, HubError, AttachmentRefused) as error:
-            raise click.UsageError(str(error)) from error
+        except (ReferralError, PartnerUnavailable, AttachmentRefused) as error:
+            raise BadInput(str(error)) from error
+        except HubError as error:
+            raise hub_failure(error, "Nothing was queued.") from error
         for case in cases:
             click.echo(f"Referral queued for {case.partner_organisation_id}:")
             click.echo(case.id)
 
 
+@examples(
+    "PONTE_PASSPHRASE=... ponte node referrals --data-dir /var/lib/ponte/node",
+    "PONTE_PASSPHRASE=... ponte node referrals --data-dir /var/lib/ponte/node --json",
+)
 @node.command()
 @data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def referrals(data_dir: Path, as_json: bool) -> None:
-    """List this node's referrals, newest activity first."""
+    """List this node's referrals, newest activity first.
+
+    Each line: the referral's id, this organisation's role (sender or recipient), its status
+    and the partner organisation. `ponte node referral ID` shows one with its history.
+    """
     from node.referrals import list_referrals
 
     with unlocked_node(data_dir) as (session, _):
@@ -367,24 +427,35 @@ def referrals(data_dir: Path, as_json: bool) -> None:
         )
 
 
+@examples(
+    "PONTE_PASSPHRASE=... ponte node referral --data-dir /var/lib/ponte/node REFERRAL_ID",
+    "PONTE_PASSPHRASE=... ponte node referral --data-dir /var/lib/ponte/node REFERRAL_ID --json",
+)
 @node.command()
 @data_dir_option
 @click.argument("referral_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the referral itself).")
 def referral(data_dir: Path, referral_id: str, as_json: bool) -> None:
-    """Show one referral and its history."""
+    """Show one referral and its history.
+
+    REFERRAL_ID is the id `ponte node refer` printed, or one `ponte node referrals` lists.
+    """
+    from node import audit
+    from node.audit_cli import cli_actor
     from node.referrals import ReferralError, case_events, get_referral
 
     with unlocked_node(data_dir) as (session, _):
         try:
             case = get_referral(session, referral_id)
         except ReferralError as error:
-            raise click.UsageError(str(error)) from error
+            raise BadInput(f"{error} `ponte node referrals` lists the ids.") from error
         detail = {
             **referral_summary(case),
             "referral": case.payload,
             "events": [event_json(event) for event in case_events(session, case.id)],
         }
+        audit.record(session, audit.VIEWED, cli_actor(), case.id)
+        session.commit()
     if as_json:
         click.echo(json.dumps(detail, indent=2, ensure_ascii=False))
         return
@@ -420,8 +491,15 @@ def event_json(event: Any) -> dict[str, Any]:
     }
 
 
-def _status_command(name: str, status: str, summary: str) -> None:
-    @node.command(name, help=summary)
+def _status_command(name: str, status: str, summary: str, message: str | None = None) -> None:
+    """``ponte node NAME REFERRAL_ID``: move a referral to ``status``; ``message`` is the
+    --message its example gives."""
+    with_message = f' \\\n  --message "{message}"' if message else ""
+
+    @examples(
+        f"PONTE_PASSPHRASE=... ponte node {name} --data-dir {NODE_DIR} REFERRAL_ID{with_message}"
+    )
+    @node.command(name, help=f"{summary}\n\n{STATUS_HELP}")
     @data_dir_option
     @click.argument("referral_id")
     @click.option("--message", help="A message for the partner (the reason, when declining).")
@@ -435,18 +513,31 @@ def _status_command(name: str, status: str, summary: str) -> None:
         with unlocked_node(data_dir) as (session, keys):
             try:
                 case = change_status(session, keys, referral_id, status, author, **text)
-            except (ReferralError, TransitionRefused, PartnerUnavailable, HubError) as error:
-                raise click.UsageError(str(error)) from error
+            except (ReferralError, TransitionRefused, PartnerUnavailable) as error:
+                raise BadInput(str(error)) from error
+            except HubError as error:
+                raise hub_failure(error, "The referral was not changed.") from error
             click.echo(f"Referral {case.id} is now {status.replace('_', ' ')}.")
 
 
+STATUS_HELP = """The partner is told on the next sync (`ponte node sync`, or the running node).
+REFERRAL_ID is one `ponte node referrals` lists."""
 _status_command("accept", "accepted", "Accept a referral made to this organisation.")
-_status_command("decline", "declined", "Decline a referral (--message gives the reason, required).")
+_status_command(
+    "decline",
+    "declined",
+    "Decline a referral (--message gives the reason, required).",
+    "No shelter place for a minor until March.",
+)
 _status_command("start", "in_progress", "Mark an accepted referral as in progress.")
 _status_command("complete", "completed", "Mark a referral in progress as completed.")
 _status_command("withdraw", "withdrawn", "Withdraw a referral this organisation made.")
 
 
+@examples(
+    "PONTE_PASSPHRASE=... ponte node sync --data-dir /var/lib/ponte/node",
+    "PONTE_PASSPHRASE=... ponte node sync --loop --interval 10 --data-dir /var/lib/ponte/node",
+)
 @node.command()
 @data_dir_option
 @click.option(
@@ -464,11 +555,7 @@ def sync(data_dir: Path, loop: bool, interval: float | None) -> None:
     One pass, or with --loop a long-running sync: what runs beside `ponte node serve
     --production` (deploy/systemd/ponte-node-sync.service). SIGTERM or Ctrl-C stops the
     loop after the pass in progress, with exit 0; a failed pass is logged and retried.
-
-    \b
-    Examples:
-      ponte node sync --data-dir /var/lib/ponte/node
-      ponte node sync --loop --interval 10 --data-dir /var/lib/ponte/node
+    One pass that cannot reach the hub exits 1: queued messages stay queued for the next.
     """
     from node.hub_client import HubError
     from node.sync import sync_once
@@ -478,14 +565,23 @@ def sync(data_dir: Path, loop: bool, interval: float | None) -> None:
         return
     if interval is not None:
         raise click.UsageError("--interval goes with --loop.")
-    with unlocked_node(data_dir) as (session, keys):
+    with unlocked_node(data_dir) as (session, keys), spinner("Syncing with the hub"):
         try:
             summary = sync_once(session, keys)
         except HubError as error:
-            raise click.ClickException(f"The hub could not be reached: {error}") from error
+            raise _sync_failed(error) from error
     for problem in summary.problems:
         click.echo(problem)
     click.echo(f"Sync: {summary}.")
+
+
+def _sync_failed(error: Exception) -> click.ClickException:
+    """Exit 1 whether the hub could not be reached or refused: the pass failed while running;
+    nothing queued is lost, and the next pass tries again."""
+    failure = hub_failure(error, "Queued messages stay queued for the next sync.")
+    if isinstance(failure, BadInput):  # refused: not bad input to this command
+        return click.ClickException(f"The hub refused the sync: {failure.message}")
+    return failure
 
 
 def _sync_loop(app: Flask, interval: float | None) -> None:
@@ -519,11 +615,15 @@ def node_database(data_dir: Path) -> Iterator[Any]:
     from node.extensions import db
 
     if load_enrolment(data_dir) is None:
-        raise click.UsageError(f"No enrolled node in {data_dir}: run `ponte node init` first.")
+        raise not_enrolled(data_dir)
     with create_app(data_dir).app_context():
         yield db.session
 
 
+@examples(
+    "ponte node news --data-dir /var/lib/ponte/node",
+    "ponte node news --data-dir /var/lib/ponte/node --unread --user lea@ngo.example --kind event",
+)
 @node.command()
 @data_dir_option
 @click.option("--unread", is_flag=True, help="Only items the person (--user) has not opened.")
@@ -533,11 +633,7 @@ def news(data_dir: Path, unread: bool, email: str | None, kind: str | None) -> N
     """List the secretariat's items this node received and verified, newest first.
 
     Withdrawn items are not listed. Each line: publication date, kind, title, and when the
-    hub's signature was verified.
-
-    \b
-    Example:
-      ponte node news --data-dir /var/lib/ponte/node --unread --user lea@ngo.example
+    hub's signature was verified. Needs no passphrase.
     """
     from sqlalchemy import select
 
@@ -551,7 +647,10 @@ def news(data_dir: Path, unread: bool, email: str | None, kind: str | None) -> N
         if email:
             user_id = session.scalar(select(User.id).where(User.email == email.strip().lower()))
             if user_id is None:
-                raise click.UsageError(f"No account {email} on this node.")
+                raise click.UsageError(
+                    f"No account {email} on this node: give the e-mail a person signs in "
+                    "with (`ponte node add-user` makes accounts)."
+                )
         query = item_query(kind=kind or "", unread_for=user_id if unread else None)
         items = list(session.scalars(query))
         if not items:
@@ -563,6 +662,10 @@ def news(data_dir: Path, unread: bool, email: str | None, kind: str | None) -> N
             )
 
 
+@examples(
+    "SMTP_HOST=mail.ngo.example SMTP_FROM=ponte@ngo.example NODE_URL=https://ponte.ngo.example \\\n"
+    "  ponte node send-digest --data-dir /var/lib/ponte/node"
+)
 @node.command("send-digest")
 @data_dir_option
 def send_digest(data_dir: Path) -> None:
@@ -571,12 +674,7 @@ def send_digest(data_dir: Path) -> None:
     The running node does this after every sync; this command is for a cron job or a test.
     Mail settings come from the environment: SMTP_HOST, SMTP_PORT, SMTP_USERNAME,
     SMTP_PASSWORD, SMTP_STARTTLS (default on), SMTP_FROM and NODE_URL (the node's address,
-    for links). Failed e-mails are retried on the next run.
-
-    \b
-    Example:
-      SMTP_HOST=mail.ngo.example SMTP_FROM=ponte@ngo.example NODE_URL=https://ponte.ngo.example \\
-        ponte node send-digest --data-dir /var/lib/ponte/node
+    for links). Failed e-mails are retried on the next run; then the exit code is 1.
     """
     from flask import current_app
 
@@ -586,8 +684,14 @@ def send_digest(data_dir: Path) -> None:
         try:
             settings = digest_settings(current_app.config)
         except DigestNotConfigured as error:
-            raise click.UsageError(f"No digest sent: {error}.") from error
-        report = send_digests(session, settings)
+            raise BadInput(
+                f"No digest sent: {error} (the mail settings: docs/reader.md)."
+            ) from error
+        with spinner("Sending the e-mail digests"):
+            report = send_digests(session, settings)
     click.echo(f"Digests sent: {report.sent}; failed (retried next time): {report.failed}.")
     if report.failed:
-        raise click.ClickException("Some digests could not be sent; see the log.")
+        raise click.ClickException(
+            "Some digests could not be sent; see the log for why (the mail server's answer). "
+            "They are sent again on the next run."
+        )

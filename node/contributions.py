@@ -13,6 +13,7 @@ import secrets
 import time
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
@@ -22,10 +23,12 @@ from node.outbox import as_datetime
 from protocol.publication import sign_contribution
 
 STATES = {
-    "pending": "Waiting for the secretariat",
-    "approved": "Published",
-    "rejected": "Not accepted",
+    "pending": _l("Waiting for the secretariat"),
+    "approved": _l("Published"),
+    "rejected": _l("Not accepted"),
 }
+# Who sent a contribution this node learnt of from the hub only: stored as is, shown translated.
+KNOWN_FROM_HUB = "(known from the hub)"
 
 
 def submit_contribution(
@@ -73,7 +76,7 @@ def refresh_contributions(session: Session, keys: NodeKeys) -> int:
             record = NewsContribution(
                 contribution_id=contribution_id,
                 title=str(status.get("title", ""))[:300],
-                submitted_by="(known from the hub)",
+                submitted_by=KNOWN_FROM_HUB,
             )
             session.add(record)
         changed += _update(record, status)

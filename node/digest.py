@@ -8,7 +8,9 @@ kept here only as its SHA-256, and the RFC 8058 one-click headers.
 An item is marked as sent to a person *before* the e-mail goes out, and unmarked if sending
 fails (the next pass retries it): a crash in between can lose one digest, but nobody is ever
 sent the same item twice. Settings (app config, else environment): SMTP_HOST, SMTP_PORT,
-SMTP_USERNAME, SMTP_PASSWORD (never logged), SMTP_STARTTLS, SMTP_FROM, NODE_URL.
+SMTP_USERNAME, SMTP_PASSWORD (never logged), SMTP_STARTTLS, SMTP_FROM, NODE_URL, and
+PONTE_LANGUAGE: the language the e-mails are written in (they go out with no page, so no
+reader's language to follow).
 """
 
 from __future__ import annotations
@@ -27,11 +29,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app, has_app_context, render_template
+from flask_babel import force_locale, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
+from directory.places import LANGUAGES
 from node.models import DigestSent, DigestSubscription, NewsItem, UnsubscribeToken, User, utcnow
 from ponte.accounts import token_digest
+from ponte.i18n import DEFAULT_LANGUAGE, localised_moment
 from ponte.markdown import render_markdown
 from ponte.topics import ITEM_KIND_LABELS
 
@@ -61,6 +67,7 @@ class DigestSettings:
     starttls: bool
     sender: str
     node_url: str
+    language: str = DEFAULT_LANGUAGE  # of the e-mails (PONTE_LANGUAGE)
 
 
 @dataclass
@@ -86,6 +93,10 @@ def digest_settings(config: Mapping[str, Any]) -> DigestSettings:
     port = get("SMTP_PORT") or ("587" if starttls else "25")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise DigestNotConfigured("SMTP_PORT must be a port number")
+    # Only the PONTE_ name: a bare LANGUAGE is gettext's own variable ("en_US:en").
+    language = (get("PONTE_LANGUAGE") or DEFAULT_LANGUAGE).lower()
+    if language not in LANGUAGES:
+        raise DigestNotConfigured(f"PONTE_LANGUAGE must be one of {', '.join(LANGUAGES)}")
     return DigestSettings(
         host=get("SMTP_HOST"),
         port=int(port),
@@ -94,6 +105,7 @@ def digest_settings(config: Mapping[str, Any]) -> DigestSettings:
         starttls=starttls,
         sender=get("SMTP_FROM"),
         node_url=get("NODE_URL").rstrip("/"),
+        language=language,
     )
 
 
@@ -265,7 +277,8 @@ def _safe(error: BaseException, settings: DigestSettings) -> str:
 def compose(
     settings: DigestSettings, address: str, items: list[NewsItem], token: str
 ) -> EmailMessage:
-    """A multipart/alternative e-mail (plain text and HTML) with the one-click headers."""
+    """A multipart/alternative e-mail (plain text and HTML) with the one-click headers,
+    written in the node's language."""
     unsubscribe = node_link(settings, "news.unsubscribe", token=token)
     links = {
         item.item_id: node_link(settings, "news.show_item", item_id=item.item_id) for item in items
@@ -274,12 +287,19 @@ def compose(
         "items": items,
         "links": links,
         "unsubscribe": unsubscribe,
-        "kind_label": lambda kind: ITEM_KIND_LABELS.get(kind, kind),
+        "kind_label": lambda kind: str(ITEM_KIND_LABELS.get(kind, kind)),
+        "day": lambda moment: localised_moment(moment, with_time=False),
         "news_link": node_link(settings, "news.list_items"),
         "render_markdown": render_markdown,  # sanitised HTML: no script reaches an inbox
     }
+    with force_locale(settings.language):
+        subject = ngettext(
+            "Ponte news: %(num)d new item", "Ponte news: %(num)d new items", len(items)
+        )
+        text = _text_body(context)
+        html = render_template("news/digest_email.html", **context)
     message = EmailMessage(policy=MAIL_POLICY)
-    message["Subject"] = f"Ponte news: {len(items)} new item{'s' if len(items) != 1 else ''}"
+    message["Subject"] = subject
     message["From"] = settings.sender
     message["To"] = address
     message["Date"] = formatdate(usegmt=True)
@@ -287,25 +307,27 @@ def compose(
     message["List-Unsubscribe"] = f"<{unsubscribe}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(_text_body(context))
-    message.add_alternative(render_template("news/digest_email.html", **context), subtype="html")
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
     return message
 
 
 def _text_body(context: dict[str, Any]) -> str:
-    lines = ["New from the secretariat, on your organisation's Ponte node.", ""]
+    lines = [_("New from the secretariat, on your organisation's Ponte node."), ""]
     for item in context["items"]:
         lines += [item.title, "=" * min(len(item.title), 72)]
-        lines.append(f"{context['kind_label'](item.kind)}, {item.published:%d %B %Y}")
+        kind, day = context["kind_label"](item.kind), context["day"](item.published)
+        lines.append(_("%(kind)s, %(date)s", kind=kind, date=day))
         if item.audience == "members":
-            lines.append("Members only: sign in to read it on the node.")
+            lines.append(_("Members only: sign in to read it on the node."))
         else:
             lines += ["", item.body_markdown.strip()]
-        lines += ["", f"Read it on the node: {context['links'][item.item_id]}", "", ""]
+        link = context["links"][item.item_id]
+        lines += ["", _("Read it on the node: %(link)s", link=link), "", ""]
     lines += [
-        "You receive this digest because you asked for it on the node.",
-        f"All news: {context['news_link']}",
-        f"Unsubscribe: {context['unsubscribe']}",
+        _("You receive this digest because you asked for it on the node."),
+        _("All news: %(link)s", link=context["news_link"]),
+        _("Unsubscribe: %(link)s", link=context["unsubscribe"]),
     ]
     return "\n".join(lines) + "\n"
 

@@ -20,9 +20,14 @@ from node.outbox import PartnerUnavailable, as_datetime, partner_record, queue_e
 from node.peers import peer_view
 from node.publications import apply_publication
 from node.referrals import add_event, offer_siblings, set_status
+from ponte.msgids import N_
 from protocol import Kind, OpenedMessage, b64url_decode, b64url_encode
 
-WITHDRAWN_FOR_ANOTHER = "Another partner organisation accepted this referral first."
+# Reasons kept on a case: they travel to the partner in English and the case page translates
+# them (node.stored_text), for the partner's page as for ours.
+WITHDRAWN_FOR_ANOTHER = N_("Another partner organisation accepted this referral first.")
+NO_REASON_GIVEN = N_("no reason given")
+KNOWN_REASONS = (WITHDRAWN_FOR_ANOTHER, NO_REASON_GIVEN)
 
 
 class NotApplied(Exception):
@@ -100,6 +105,8 @@ def _case_of(session: Session, opened: OpenedMessage) -> Referral:
         raise CaseNotKnownYet(f"no case with thread {thread} here")
     if case.partner_node_id != opened.header.sender:
         raise NotApplied(f"{opened.header.sender} is not the partner on case {thread}")
+    if case.erased_at is not None:  # on request or by retention: nothing more is kept of it
+        raise NotApplied(f"case {thread} was erased on this node")
     return case
 
 
@@ -143,7 +150,7 @@ def apply_receipt(session: Session, opened: OpenedMessage) -> str:
     case, payload = _case_of(session, opened), opened.payload
     message_id = b64url_encode(opened.header.message_id)
     if payload["status"] == "rejected":
-        reason = payload.get("reason", "no reason given")
+        reason = payload.get("reason", NO_REASON_GIVEN)
         add_event(session, case, message_id, "in", case.partner_node_id, reason=reason)
         return f"the partner could not read a message on {case.id}: {reason}"
     if payload["message_id"] == case.message_id and case.status == "sent":

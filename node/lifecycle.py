@@ -10,6 +10,9 @@ travel to the partner as ``referral_update`` envelopes.
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 OPEN = frozenset({"draft", "sent", "delivered", "accepted", "in_progress"})
 CLOSED = frozenset({"declined", "completed", "withdrawn", "expired"})
 STATUSES = OPEN | CLOSED
@@ -36,16 +39,18 @@ MOVED_BY: dict[str, str] = {
     "withdrawn": "sender",
 }
 
+# What a page calls each status, in its reader's language (lower case: they sit in sentences
+# such as "Marked accepted"). The statuses themselves travel untranslated.
 LABELS = {
-    "draft": "draft",
-    "sent": "sent",
-    "delivered": "delivered",
-    "accepted": "accepted",
-    "declined": "declined",
-    "in_progress": "in progress",
-    "completed": "completed",
-    "withdrawn": "withdrawn",
-    "expired": "expired",
+    "draft": _l("draft"),
+    "sent": _l("sent"),
+    "delivered": _l("delivered"),
+    "accepted": _l("accepted"),
+    "declined": _l("declined"),
+    "in_progress": _l("in progress"),
+    "completed": _l("completed"),
+    "withdrawn": _l("withdrawn"),
+    "expired": _l("expired"),
 }
 
 
@@ -55,13 +60,26 @@ class TransitionRefused(Exception):
 
 def check_transition(current: str, new: str, role: str | None = None) -> None:
     """Raise :class:`TransitionRefused` unless ``current → new`` is allowed (for ``role``:
-    the side making the change, or None for a local fact)."""
+    the side making the change, or None for a local fact). The message is in the page's
+    language on a page, in English in the sync worker (no page, so no reader's language)."""
     if new not in FROM:
-        raise TransitionRefused(f"'{new}' is not a status a referral can move to.")
+        raise TransitionRefused(
+            _("'%(status)s' is not a status a referral can move to.", status=new)
+        )
     if role is not None and MOVED_BY.get(new) not in (role, None):
-        side = "referring" if MOVED_BY[new] == "sender" else "receiving"
-        raise TransitionRefused(f"Only the {side} organisation can mark a referral {LABELS[new]}.")
+        raise TransitionRefused(_only_side_may(MOVED_BY[new], LABELS[new]))
     if current not in FROM[new]:
         raise TransitionRefused(
-            f"A referral that is {LABELS.get(current, current)} cannot become {LABELS[new]}."
+            _(
+                "A referral that is %(current)s cannot become %(new)s.",
+                current=LABELS.get(current, current),
+                new=LABELS[new],
+            )
         )
+
+
+def _only_side_may(side: str, status: object) -> str:
+    # Two whole sentences: "referring"/"receiving" may need agreeing in other languages.
+    if side == "sender":
+        return _("Only the referring organisation can mark a referral %(status)s.", status=status)
+    return _("Only the receiving organisation can mark a referral %(status)s.", status=status)

@@ -86,6 +86,11 @@ class Referral(Base):
     )  # who wrote the referral (staff, not the person)
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When it reached a closed status (node.lifecycle.CLOSED): the retention period runs from
+    # here. When its personal data was erased (on request, or by retention): only the
+    # statistics tombstone is left (node.retention).
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class CaseEvent(Base):
@@ -168,6 +173,8 @@ class SyncState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     inbox_after: Mapped[int] = mapped_column(Integer, default=0)
     notices_after: Mapped[int] = mapped_column(Integer, default=0)
+    # The last daily retention run (node.retention.purge_if_due).
+    retention_run_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class OutboxBlob(Base):
@@ -202,6 +209,34 @@ class CaseAttachment(Base):
     @property
     def available(self) -> bool:
         return self.data is not None
+
+
+class AuditEntry(Base):
+    """One entry of the node's hash-chained audit log (node.audit): who did what to which
+    case, and when. Never any personal data of the person the case is about: the case is
+    named by its id only. Appended only; ``hash`` chains it to the entry before."""
+
+    __tablename__ = "audit_entry"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(40))
+    case_id: Mapped[str | None] = mapped_column(String(22), index=True)
+    detail: Mapped[str] = mapped_column(String(500))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The audit log's last entry (one row): appends lock it, and ``audit verify`` checks
+    that the log still ends there, so a deleted last entry is noticed too."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class PendingBlobDrop(Base):

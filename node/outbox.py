@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from node.hub_client import HubError
@@ -43,13 +44,19 @@ def partner_record(
         except HubError as error:
             if not usable_peer_records(session, node_id):
                 raise PartnerUnavailable(
-                    f"The partner's keys could not be fetched from the hub: {error}"
+                    _(
+                        "The partner's keys could not be fetched from the hub: %(error)s",
+                        error=error,
+                    )
                 ) from error
     records = usable_peer_records(session, node_id)
     if not records:
         raise PartnerUnavailable(
-            f"Partner node {node_id} has no usable key (it may have been revoked by the "
-            "secretariat), so nothing can be sent to it."
+            _(
+                "Partner node %(node)s has no usable key (it may have been revoked by the "
+                "secretariat), so nothing can be sent to it.",
+                node=node_id,
+            )
         )
     return max(records, key=lambda record: record.key_version)
 

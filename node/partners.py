@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
 from node.extensions import db
 from node.hub_client import HubError
@@ -39,12 +40,12 @@ def list_partners() -> ResponseReturnValue:
 def refresh() -> ResponseReturnValue:
     node_id = request.form.get("node_id", "").strip()
     if not NODE_ID_PATTERN.fullmatch(node_id):
-        flash("That is not a node id (it looks like node-1a2b3c…).", "error")
+        flash(_("That is not a node id (it looks like node-1a2b3c…)."), "error")
     else:
         try:
             refresh_peer(node_id)
         except HubError as error:
-            flash(f"The hub could not give this partner's keys: {error}", "error")
+            flash(_("The hub could not give this partner's keys: %(error)s", error=error), "error")
     return redirect(url_for("partners.list_partners"))
 
 
@@ -55,5 +56,5 @@ def confirm(node_id: str) -> ResponseReturnValue:
         version = int(request.form.get("key_version", ""))
         confirm_peer(db.session, node_id, version, current_user().email)
     except (ValueError, LookupError):
-        flash("This partner key is not known here.", "error")
+        flash(_("This partner key is not known here."), "error")
     return redirect(url_for("partners.list_partners"))

@@ -8,14 +8,19 @@ rows stand ready for new services and numbers.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
+from flask_wtf.i18n import translations
 from wtforms import (
     BooleanField,
     FieldList,
@@ -39,8 +44,12 @@ blueprint = Blueprint("profile", __name__)
 
 NEW_SERVICE_ROWS = 3
 NEW_PHONE_ROWS = 2
-YES_NO = [SelectChoice("", "Not stated"), SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
-PHONE_KINDS = [SelectChoice("voice", "Phone"), SelectChoice("fax", "Fax")]
+YES_NO = [
+    SelectChoice("", _l("Not stated")),
+    SelectChoice("yes", _l("Yes")),
+    SelectChoice("no", _l("No")),
+]
+PHONE_KINDS = [SelectChoice("voice", _l("Phone")), SelectChoice("fax", _l("Fax"))]
 YES_NO_VALUES: dict[str, bool | None] = {"": None, "yes": True, "no": False}
 LANGUAGE_SEPARATORS = re.compile(r"[\s,;]+")
 FIELD_PATH = re.compile(r"\bchanges\.([\w.\[\]]+)")
@@ -50,70 +59,83 @@ def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
-class ServiceRow(Form):
-    term = SelectField("Type of service", choices=[])  # the hub's taxonomy, set per request
-    name = StringField("Name", validators=[Length(max=300)], filters=[_strip])
-    open_24_7 = SelectField("Open 24 hours, 7 days a week", choices=YES_NO)
-    wait_time = StringField("Waiting time", validators=[Length(max=200)], filters=[_strip])
-    eligibility = TextAreaField("Who can use it", validators=[Length(max=2000)], filters=[_strip])
-    remove = BooleanField("Remove this service")
+class RowForm(Form):
+    """A row of the profile form: WTForms' own messages (too long...) in the page's language,
+    as in the FlaskForm around it."""
+
+    class Meta:
+        def get_translations(self, form: Form) -> Any:
+            return translations
+
+
+class ServiceRow(RowForm):
+    term = SelectField(_l("Type of service"), choices=[])  # the hub's taxonomy, set per request
+    name = StringField(_l("Name"), validators=[Length(max=300)], filters=[_strip])
+    open_24_7 = SelectField(_l("Open 24 hours, 7 days a week"), choices=YES_NO)
+    wait_time = StringField(_l("Waiting time"), validators=[Length(max=200)], filters=[_strip])
+    eligibility = TextAreaField(
+        _l("Who can use it"), validators=[Length(max=2000)], filters=[_strip]
+    )
+    remove = BooleanField(_l("Remove this service"))
 
     def validate_name(self, field: StringField) -> None:
         if self.remove.data:
             return
         if self.term.data and not field.data:
-            raise ValidationError("Give the service a name.")
+            raise ValidationError(_("Give the service a name."))
         if field.data and not self.term.data:
-            raise ValidationError("Choose the type of this service.")
+            raise ValidationError(_("Choose the type of this service."))
 
 
-class PhoneRow(Form):
+class PhoneRow(RowForm):
     number = StringField(
-        "Number",
+        _l("Number"),
         validators=[
             Optional(),
-            Regexp(f"(?:{wire.PHONE})$", message="Use digits, spaces and + ( ) . / - only."),
+            Regexp(f"(?:{wire.PHONE})$", message=_l("Use digits, spaces and + ( ) . / - only.")),
         ],
         filters=[_strip],
     )
-    type = SelectField("Kind", choices=PHONE_KINDS)
+    type = SelectField(_l("Kind"), choices=PHONE_KINDS)
 
 
 class ProfileForm(FlaskForm):
     services = FieldList(FormField(ServiceRow))
     languages = StringField(
-        "Languages spoken",
-        description="Two-letter codes separated by commas, for example: en, ro, it.",
+        _l("Languages spoken"),
+        description=_l("Two-letter codes separated by commas, for example: en, ro, it."),
         filters=[_strip],
     )
-    interpreters_available = SelectField("Interpreters available", choices=YES_NO)
+    interpreters_available = SelectField(_l("Interpreters available"), choices=YES_NO)
     email = StringField(
-        "E-mail",
+        _l("E-mail"),
         validators=[
             Optional(),
             Length(max=320),
-            Regexp(f"(?:{wire.EMAIL})$", message="Give one e-mail address."),
+            Regexp(f"(?:{wire.EMAIL})$", message=_l("Give one e-mail address.")),
         ],
         filters=[_strip],
     )
     website = StringField(
-        "Website",
+        _l("Website"),
         validators=[
             Optional(),
             Length(max=500),
-            Regexp(f"(?:{wire.URL})$", message="Give the address starting with https://."),
+            Regexp(f"(?:{wire.URL})$", message=_l("Give the address starting with https://.")),
         ],
         filters=[_strip],
     )
     phones = FieldList(FormField(PhoneRow))
     description = TextAreaField(
-        "About the organisation", validators=[Length(max=4000)], filters=[_strip]
+        _l("About the organisation"), validators=[Length(max=4000)], filters=[_strip]
     )
 
     def validate_languages(self, field: StringField) -> None:
         codes = language_codes(field.data)
         if not all(re.fullmatch(wire.LANGUAGE_CODE, code) for code in codes):
-            raise ValidationError("Give two-letter codes such as en, ro, it, separated by commas.")
+            raise ValidationError(
+                _("Give two-letter codes such as en, ro, it, separated by commas.")
+            )
 
 
 def language_codes(text: str | None) -> list[str]:
@@ -198,20 +220,21 @@ def plain(message: str) -> str:
 @login_required(roles=[NODE_ADMIN])
 def edit() -> ResponseReturnValue:
     if not has_keys():
-        return _page(None, error="This node has not joined a hub yet.", status=503)
+        return _page(None, error=_("This node has not joined a hub yet."), status=503)
     keys = node_keys()
     try:
         choices = _service_types(keys)
         entry = None if request.method == "POST" else keys.hub.organisation(_organisation(keys))
     except HubError as error:
-        return _page(None, error=f"The hub's directory could not be read: {error}", status=502)
+        message = _("The hub's directory could not be read: %(error)s", error=error)
+        return _page(None, error=message, status=502)
     form = ProfileForm() if entry is None else ProfileForm(data=form_data(entry))
     for row in form.services:
         row.form.term.choices = choices
     if request.method == "GET":
         return _page(form, entry=entry)
     if not form.validate_on_submit():
-        return _page(form, error="Please correct the fields marked below.", status=400)
+        return _page(form, error=_("Please correct the fields marked below."), status=400)
     return _send(keys, form)
 
 
@@ -223,25 +246,43 @@ def _send(keys: NodeKeys, form: ProfileForm) -> ResponseReturnValue:
         )
         updated = keys.hub.update_profile(identity, document)
     except ProtocolError as error:
-        return _page(form, error=f"This cannot be sent: {plain(str(error))}", status=400)
+        message = _("This cannot be sent: %(error)s", error=plain(str(error)))
+        return _page(form, error=message, status=400)
     except HubError as error:
-        message = f"The hub did not accept the update: {plain(str(error))}"
+        message = _("The hub did not accept the update: %(error)s", error=plain(str(error)))
         return _page(form, error=message, status=502)
-    verified = updated.get("last_verified") or "today"
-    flash(f"Your organisation's directory entry is updated (last verified {verified}).")
+    verified = shown_day(updated.get("last_verified")) or format_date(dt.date.today(), "long")
+    flash(
+        _(
+            "Your organisation's directory entry is updated (last verified %(date)s).",
+            date=verified,
+        )
+    )
     return redirect(url_for("profile.edit"))
+
+
+def shown_day(iso_date: object) -> str | None:
+    """The hub's ``2026-05-03`` as the page's language writes it (as given if not a date)."""
+    if not iso_date:
+        return None
+    try:
+        return format_date(dt.date.fromisoformat(str(iso_date)), "long")
+    except ValueError:
+        return str(iso_date)
 
 
 @blueprint.errorhandler(CSRFError)
 def form_expired(error: CSRFError) -> ResponseReturnValue:
-    message = "This form had expired, so nothing was changed. Open it again to make your changes."
+    message = _(
+        "This form had expired, so nothing was changed. Open it again to make your changes."
+    )
     return _page(None, error=message, status=400)
 
 
 def _service_types(keys: NodeKeys) -> list[SelectChoice]:
     terms = sorted(keys.hub.taxonomy_terms(), key=lambda term: str(term.get("name")))
     choices = [SelectChoice(str(term["code"]), str(term["name"])) for term in terms]
-    return [SelectChoice("", "Choose a type"), *choices]
+    return [SelectChoice("", _("Choose a type")), *choices]
 
 
 def _organisation(keys: NodeKeys) -> str:
@@ -258,9 +299,10 @@ def _page(
     organisation = node_keys().enrolment.organisation_name if has_keys() else None
     page = render_template(
         "profile.html",
-        title="Your directory entry",
+        title=_("Your directory entry"),
         form=form,
         entry=entry,
+        last_verified=shown_day((entry or {}).get("last_verified")),
         organisation=organisation,
         error=error,
     )

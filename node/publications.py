@@ -16,12 +16,15 @@ import logging
 import re
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from node.keys import NodeKeys
 from node.models import NewsFeedState, NewsItem, NewsRead, PublicationProblem, utcnow
+from node.stored_text import english
+from ponte.msgids import N_
 from protocol import ProtocolError, b64url_decode
 from protocol.publication import ITEM_ID, verify_publication
 
@@ -31,6 +34,24 @@ FEED_PAGE = 100  # the most the hub's list gives at once
 SOURCES = ("relay", "feed")
 AUDIENCE_OF_SOURCE = {"relay": "members", "feed": "public"}
 _ITEM_ID = re.compile(ITEM_ID)
+
+# Why an item was refused: stored in English (logs, command line) and shown to the node admins
+# in their language (node.stored_text). The technical detail in a field stays as it came.
+DOES_NOT_VERIFY = N_("it does not verify: %(error)s")
+CAME_THE_WRONG_WAY = {
+    "relay": N_("a public item came by the relay, which carries members-only items"),
+    "feed": N_("a members-only item came by the hub's public list, which carries public items"),
+}
+DATE_CANNOT_BE_SHOWN = N_("its date %(timestamp)s cannot be shown")
+MALFORMED_ENTRY = N_("the hub's list holds a malformed entry: %(entry)s")
+NOT_AN_ITEM = N_("the hub's envelope does not hold a valid item: %(error)s")
+PROBLEMS = (
+    DOES_NOT_VERIFY,
+    *CAME_THE_WRONG_WAY.values(),
+    DATE_CANNOT_BE_SHOWN,
+    MALFORMED_ENTRY,
+    NOT_AN_ITEM,
+)
 
 
 class PublicationRejected(Exception):
@@ -42,7 +63,8 @@ class PublicationRejected(Exception):
 
 
 class FileRefused(Exception):
-    """The item's file could not be served: missing, or not the file the hub signed."""
+    """The item's file could not be served: missing, or not the file the hub signed (the
+    message is in the page's language)."""
 
 
 # -- receiving ------------------------------------------------------------------------------
@@ -61,14 +83,10 @@ def apply_publication(
     try:
         publication = verify_publication(keys.enrolment.hub_record, document)
     except ProtocolError as error:
-        raise PublicationRejected(f"it does not verify: {error}", item_id) from error
+        raise PublicationRejected(english(DOES_NOT_VERIFY, error=error), item_id) from error
     statement = publication.statement
-    expected = AUDIENCE_OF_SOURCE[source]
-    if statement["audience"] != expected:
-        raise PublicationRejected(
-            f"a {statement['audience']} item came by {source}, which carries {expected} items",
-            item_id,
-        )
+    if statement["audience"] != AUDIENCE_OF_SOURCE[source]:
+        raise PublicationRejected(CAME_THE_WRONG_WAY[source], item_id)
     stored = session.get(NewsItem, publication.item_id)
     if stored is not None and stored.revision >= publication.revision:
         return None  # a duplicate, or an older revision overtaken by a newer one
@@ -109,7 +127,9 @@ def _moment(timestamp: int, item_id: str) -> dt.datetime:
     try:
         return dt.datetime.fromtimestamp(timestamp, dt.UTC)
     except (OverflowError, ValueError, OSError) as error:  # signed, but past year 9999
-        raise PublicationRejected(f"its date {timestamp} cannot be shown", item_id) from error
+        raise PublicationRejected(
+            english(DATE_CANNOT_BE_SHOWN, timestamp=timestamp), item_id
+        ) from error
 
 
 def record_problem(session: Session, source: str, error: str, item_id: str | None = None) -> None:
@@ -129,7 +149,7 @@ def pull_public_items(session: Session, keys: NodeKeys) -> int:
         for entry in entries:
             seq = entry.get("seq") if isinstance(entry, dict) else None
             if not isinstance(seq, int) or seq <= state.public_after:
-                record_problem(session, "feed", f"the hub's list holds a malformed entry: {seq!r}")
+                record_problem(session, "feed", english(MALFORMED_ENTRY, entry=repr(seq)))
                 session.commit()
                 return changed  # a broken list: try again on the next pass
             changed += _apply_entry(session, keys, entry)
@@ -225,14 +245,16 @@ def fetch_file(keys: NodeKeys, item: NewsItem) -> bytes:
     (a members-only file is fetched with a ``feeds:read`` token)."""
     reference = item.statement.get("file")
     if reference is None or item.status != "published":
-        raise FileRefused("This item has no file.")
+        raise FileRefused(_("This item has no file."))
     identity = keys.identities[-1] if item.audience == "members" else None
     data = keys.hub.publication_file(identity, item.item_id, reference["size"])
     expected = b64url_decode(reference["sha256"], length=32)
     if len(data) != reference["size"] or hashlib.sha256(data).digest() != expected:
         log.warning("the hub's file for item %s does not match its signature", item.item_id)
         raise FileRefused(
-            "The file the hub sent is not the file the secretariat signed (its size or "
-            "SHA-256 differs), so this node refuses to hand it out."
+            _(
+                "The file the hub sent is not the file the secretariat signed (its size or "
+                "SHA-256 differs), so this node refuses to hand it out."
+            )
         )
     return data

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import unicodedata
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -29,6 +30,9 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
@@ -42,15 +46,15 @@ from wtforms import (
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
-from directory.places import country_name
 from node import digest
-from node.contributions import STATES, list_contributions, submit_contribution
+from node.contributions import KNOWN_FROM_HUB, STATES, list_contributions, submit_contribution
 from node.extensions import db
 from node.hub_client import HubError
 from node.keys import node_keys
 from node.login import NODE_ADMIN
-from node.models import NewsItem, PublicationProblem, User
+from node.models import NewsContribution, NewsItem, PublicationProblem, User
 from node.publications import (
+    PROBLEMS,
     FileRefused,
     fetch_file,
     item_query,
@@ -59,7 +63,9 @@ from node.publications import (
     read_ids,
 )
 from node.referral_pages import SAFE_INLINE
+from node.stored_text import translated
 from ponte.csrf import csrf
+from ponte.i18n import country_name, localised_moment
 from ponte.login import current_user, login_required
 from ponte.markdown import render_markdown
 from ponte.topics import ITEM_KIND_LABELS, TOPIC_GROUPS, TOPICS
@@ -90,25 +96,22 @@ def _is_admin() -> bool:
 
 
 def when(moment: dt.datetime | int | None, with_time: bool = False) -> str:
-    """A date (and time) in UTC, the same for every reader wherever they are."""
-    if moment is None:
-        return "—"
+    """A date (and time) in UTC, the same for every reader wherever they are, written as
+    the page's language writes dates."""
     if isinstance(moment, int):
         try:
             moment = dt.datetime.fromtimestamp(moment, dt.UTC)
         except (OverflowError, ValueError, OSError):  # signed, but beyond the calendar
-            return f"{moment} (seconds since 1970)"
-    elif moment.tzinfo is None:  # SQLite hands datetimes back without their zone
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.strftime("%d %B %Y, %H:%M UTC" if with_time else "%d %B %Y")
+            return _("%(seconds)s (seconds since 1970)", seconds=moment)
+    return localised_moment(moment, with_time=with_time)
 
 
 def _helpers() -> dict[str, Any]:
+    # No country_name here: the template global gives the page's language.
     return {
         "when": when,
         "kind_label": lambda kind: ITEM_KIND_LABELS.get(kind, kind),
         "topic_label": lambda code: TOPICS.get(code, code),
-        "country_name": country_name,
         "is_admin": _is_admin(),
     }
 
@@ -162,8 +165,16 @@ def _problem_count() -> int:
 
 
 def _countries_in_use() -> list[str]:
+    """The countries items are about, in the order of their names in the page's language."""
     query = select(NewsItem.countries).where(NewsItem.status == "published")
-    return sorted({code for codes in db.session.scalars(query) for code in codes})
+    codes = {code for codes in db.session.scalars(query) for code in codes}
+    return sorted(codes, key=lambda code: name_order(country_name(code)))
+
+
+def name_order(name: str) -> str:
+    """Sorts "Égypte" with the E's, not after "Zambie": accents set aside, case folded."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
 
 
 @blueprint.get("/")
@@ -202,7 +213,7 @@ def list_items() -> ResponseReturnValue:
 def read_all() -> ResponseReturnValue:
     ids = list(db.session.scalars(item_query().with_only_columns(NewsItem.item_id)))
     mark_read(db.session, _user().id, ids)
-    flash("Every item is marked as read.", "notice")
+    flash(_("Every item is marked as read."), "notice")
     return redirect(url_for("news.list_items"))
 
 
@@ -239,7 +250,7 @@ def show_item(item_id: str) -> ResponseReturnValue:
 def unread(item_id: str) -> ResponseReturnValue:
     item = _item_or_404(item_id)
     mark_unread(db.session, _user().id, item_id)
-    flash(f"“{item.title}” is marked as unread.", "notice")
+    flash(_("“%(title)s” is marked as unread.", title=item.title), "notice")
     return redirect(url_for("news.list_items"))
 
 
@@ -252,9 +263,10 @@ def download_file(item_id: str) -> ResponseReturnValue:
     try:
         data = fetch_file(node_keys(), item)
     except FileRefused as refused:
-        return _message("File refused", str(refused), 502)
+        return _message(_("File refused"), str(refused), 502)
     except HubError as error:
-        return _message("File not available", f"The hub could not give the file now: {error}", 502)
+        text = _("The hub could not give the file now: %(error)s", error=error)
+        return _message(_("File not available"), text, 502)
     reference = item.statement["file"]
     media_type = reference["media_type"]
     response = send_file(
@@ -281,7 +293,10 @@ def _message(title: str, text: str, status: int = 200) -> ResponseReturnValue:
 def problems() -> ResponseReturnValue:
     query = select(PublicationProblem).order_by(PublicationProblem.at.desc()).limit(500)
     return render_template(
-        "news/problems.html", problems=list(db.session.scalars(query)), **_helpers()
+        "news/problems.html",
+        problems=list(db.session.scalars(query)),
+        problem_text=lambda text: translated(text, PROBLEMS),
+        **_helpers(),
     )
 
 
@@ -291,7 +306,7 @@ def problems() -> ResponseReturnValue:
 def _language(form: FlaskForm, field: StringField) -> None:
     code = (field.data or "").strip().lower()
     if len(code) != 2 or pycountry.languages.get(alpha_2=code) is None:
-        raise ValidationError("Give the language as a two-letter code, e.g. en, ro, de.")
+        raise ValidationError(_("Give the language as a two-letter code, e.g. en, ro, de."))
     field.data = code
 
 
@@ -303,44 +318,46 @@ def country_codes(text: str) -> list[str]:
     )
 
 
-def web_address_field(label: str) -> StringField:
+def web_address_field(label: str | LazyString) -> StringField:
     """An optional http(s) address, as the protocol accepts it."""
     return StringField(
         label,
         validators=[
             Optional(),
             Length(max=2000),
-            Regexp(f"^{URL}$", message="Start with https://."),
+            Regexp(f"^{URL}$", message=_l("Start with https://.")),
         ],
     )
 
 
 class ContributionForm(FlaskForm):
     kind = RadioField(
-        "Kind",
+        _l("Kind"),
         choices=[SelectChoice(kind, ITEM_KIND_LABELS[kind]) for kind in CONTRIBUTION_KINDS],
         default="news",
     )
-    title = StringField("Title", validators=[DataRequired(), Length(max=300)])
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=300)])
     body = TextAreaField(
-        "Text (Markdown: *emphasis*, **bold**, [link](https://…), - lists)",
+        _l("Text (Markdown: *emphasis*, **bold**, [link](https://…), - lists)"),
         validators=[DataRequired(), Length(max=BODY_LIMIT)],
     )
-    language = StringField("Language (two-letter code)", default="en", validators=[_language])
+    language = StringField(_l("Language (two-letter code)"), default="en", validators=[_language])
     topics = SelectMultipleField(
-        "Topics", choices=[SelectChoice(code, label) for code, label in TOPICS.items()]
+        _l("Topics"), choices=[SelectChoice(code, label) for code, label in TOPICS.items()]
     )
-    countries = StringField("Countries (two-letter codes, comma-separated, e.g. RO, DE)")
-    url = web_address_field("Web address (optional)")
-    event_starts = DateTimeLocalField("Starts (UTC)", validators=[Optional()])
-    event_ends = DateTimeLocalField("Ends (UTC, optional)", validators=[Optional()])
-    event_place = StringField("Place (optional)", validators=[Length(max=300)])
-    event_online_url = web_address_field("Online at (optional)")
+    countries = StringField(_l("Countries (two-letter codes, comma-separated, e.g. RO, DE)"))
+    url = web_address_field(_l("Web address (optional)"))
+    event_starts = DateTimeLocalField(_l("Starts (UTC)"), validators=[Optional()])
+    event_ends = DateTimeLocalField(_l("Ends (UTC, optional)"), validators=[Optional()])
+    event_place = StringField(_l("Place (optional)"), validators=[Length(max=300)])
+    event_online_url = web_address_field(_l("Online at (optional)"))
 
     def validate_countries(self, field: StringField) -> None:
         for code in country_codes(field.data or ""):
             if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
-                raise ValidationError(f"{code[:10]} is not a two-letter country code.")
+                raise ValidationError(
+                    _("%(code)s is not a two-letter country code.", code=code[:10])
+                )
 
     def validate(self, extra_validators: Any = None) -> bool:
         # Here, not in validate_event_*: Optional() ends a field's checks when it is empty.
@@ -349,9 +366,9 @@ class ContributionForm(FlaskForm):
             return valid
         starts, ends = self.event_starts, self.event_ends
         if starts.data is None and not starts.errors:
-            starts.errors = ["An event needs the date and time it starts (UTC)."]
+            starts.errors = [_("An event needs the date and time it starts (UTC).")]
         elif ends.data and starts.data and ends.data < starts.data:
-            ends.errors = ["An event cannot end before it starts."]
+            ends.errors = [_("An event cannot end before it starts.")]
         else:
             return valid
         return False
@@ -411,26 +428,39 @@ def contribute() -> ResponseReturnValue:
     if request.form.get("action") == "preview":
         return _contribute_page(form, preview=render_markdown(form.body.data or ""))
     if not form.validate():
-        return _contribute_page(form, error="Please look at the fields marked below.", status=400)
+        error = _("Please look at the fields marked below.")
+        return _contribute_page(form, error=error, status=400)
     try:
         record = submit_contribution(db.session, node_keys(), form.item(), _user().email)
     except ProtocolError as exc:
-        return _contribute_page(form, error=f"This cannot be sent yet: {exc}", status=400)
+        return _contribute_page(
+            form, error=_("This cannot be sent yet: %(error)s", error=exc), status=400
+        )
     except HubError as error:
         return _contribute_page(
             form, error=_not_sent(error), status=503 if not error.status else 400
         )
-    flash(f"“{record.title}” was sent to the secretariat for review.", "notice")
+    flash(_("“%(title)s” was sent to the secretariat for review.", title=record.title), "notice")
     return redirect(url_for("news.list_contributions"))
 
 
 def _not_sent(error: HubError) -> str:
     if not error.status:
-        return (
+        return _(
             "The hub could not be reached, so nothing was sent. Your text is still here: "
             "send it again in a moment."
         )
-    return f"The hub did not accept it: {error} Nothing was sent; your text is still here."
+    return _(
+        "The hub did not accept it: %(error)s Nothing was sent; your text is still here.",
+        error=error,
+    )
+
+
+def _submitted_by(record: NewsContribution) -> str:
+    # A person's e-mail, or the sign that only the hub knew of the proposal.
+    if record.submitted_by == KNOWN_FROM_HUB:
+        return _("(known from the hub)")
+    return record.submitted_by
 
 
 @blueprint.get("/contributions", endpoint="list_contributions")
@@ -440,6 +470,7 @@ def contributions_page() -> ResponseReturnValue:
         "news/contributions.html",
         contributions=list_contributions(db.session),
         states=STATES,
+        author=_submitted_by,
         **_helpers(),
     )
 
@@ -454,7 +485,9 @@ def subscription() -> ResponseReturnValue:
     if request.method == "POST":
         wanted = request.form.get("digest") == "1"
         digest.set_subscription(db.session, user.id, wanted)
-        flash("You will get the digest by e-mail." if wanted else "No more digests.", "notice")
+        flash(
+            _("You will get the digest by e-mail.") if wanted else _("No more digests."), "notice"
+        )
         return redirect(url_for("news.subscription"))
     try:
         digest.digest_settings(current_app.config)

@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -26,33 +29,84 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from protocol import messages as wire
 
-CHOICE_LABELS = {
-    "assisted_voluntary_return": "Assisted voluntary return",
-    "court_hearing_travel": "Travel to a court hearing",
-    "non_binary": "Non-binary",
-    "not_disclosed": "Prefers not to say",
-    "ngo_referral": "Referral from another NGO",
-    "share_with_recipient": "Share this referral with the receiving organisation",
-    "contact_family": "Contact the person's family",
-    "contact_authorities": "Contact the authorities",
-    "share_documents": "Share documents",
-    "follow_up_contact": "Be contacted for follow-up",
-    "national_id": "National ID card",
-    "forced_criminality": "Forced criminality",
+Text = str | LazyString  # a label in the page's language, looked up when it is shown
+
+# Every value the protocol allows, as a person reads it. The values travel untranslated.
+CHOICE_LABELS: dict[str, Text] = {
+    # type of request
+    "assisted_voluntary_return": _l("Assisted voluntary return"),
+    "family_tracing": _l("Family tracing"),
+    "identity_documents": _l("Identity documents"),
+    "transfer_for_protection": _l("Transfer for protection"),
+    "court_hearing_travel": _l("Travel to a court hearing"),
+    "shelter": _l("Shelter"),
+    "legal": _l("Legal assistance"),
+    "health": _l("Health care"),
+    "other": _l("Other"),
+    # urgency
+    "routine": _l("Routine"),
+    "urgent": _l("Urgent"),
+    "emergency": _l("Emergency"),
+    # how the person came to you
+    "hotline": _l("Hotline"),
+    "outreach": _l("Outreach"),
+    "police": _l("Police"),
+    "labour_inspection": _l("Labour inspection"),
+    "ngo_referral": _l("Referral from another NGO"),
+    "self_referral": _l("Self-referral"),
+    "health_service": _l("Health service"),
+    "embassy": _l("Embassy"),
+    # gender
+    "female": _l("Female"),
+    "male": _l("Male"),
+    "non_binary": _l("Non-binary"),
+    "not_disclosed": _l("Prefers not to say"),
+    # age band (the others are numbers)
+    "unknown": _l("Unknown"),
+    # consent
+    "written": _l("Written"),
+    "verbal": _l("Verbal"),
+    "share_with_recipient": _l("Share this referral with the receiving organisation"),
+    "contact_family": _l("Contact the person's family"),
+    "contact_authorities": _l("Contact the authorities"),
+    "share_documents": _l("Share documents"),
+    "follow_up_contact": _l("Be contacted for follow-up"),
+    # forms of exploitation
+    "sexual": _l("Sexual exploitation"),
+    "labour": _l("Labour exploitation"),
+    "forced_criminality": _l("Forced criminality"),
+    "forced_begging": _l("Forced begging"),
+    "domestic_servitude": _l("Domestic servitude"),
+    "forced_marriage": _l("Forced marriage"),
+    "organ_removal": _l("Organ removal"),
+    # documents
+    "passport": _l("Passport"),
+    "national_id": _l("National ID card"),
+    "birth_certificate": _l("Birth certificate"),
+    "residence_permit": _l("Residence permit"),
+    "travel_document": _l("Travel document"),
+    "police_report": _l("Police report"),
+    "medical_report": _l("Medical report"),
+    "court_summons": _l("Court summons"),
+    # risk level
+    "low": _l("Low"),
+    "medium": _l("Medium"),
+    "high": _l("High"),
 }
 
 
-def choice_label(value: str) -> str:
+def choice_label(value: str) -> Text:
+    """The value's label; a value from a newer protocol, readable if untranslated."""
     return CHOICE_LABELS.get(value, value.replace("_", " ").capitalize())
 
 
 @dataclass(frozen=True)
 class Spec:
     path: str  # dotted path in the payload
-    label: str
+    label: Text
     kind: str  # text | area | date | choice | yesno | check | multi | languages | number
     choices: tuple[str, ...] = ()
-    hint: str = ""
+    hint: Text = ""
 
     @property
     def name(self) -> str:
@@ -61,18 +115,18 @@ class Spec:
 
 @dataclass(frozen=True)
 class Group:
-    legend: str
-    intro: str
+    legend: Text
+    intro: Text
     specs: tuple[Spec, ...]
 
 
 def _contact(prefix: str) -> tuple[Spec, ...]:
     return (
-        Spec(f"{prefix}.name", "Name", "text"),
-        Spec(f"{prefix}.role", "Role", "text"),
-        Spec(f"{prefix}.organisation", "Organisation", "text"),
-        Spec(f"{prefix}.email", "E-mail", "text"),
-        Spec(f"{prefix}.phone", "Phone", "text"),
+        Spec(f"{prefix}.name", _l("Name"), "text"),
+        Spec(f"{prefix}.role", _l("Role"), "text"),
+        Spec(f"{prefix}.organisation", _l("Organisation"), "text"),
+        Spec(f"{prefix}.email", _l("E-mail"), "text"),
+        Spec(f"{prefix}.phone", _l("Phone"), "text"),
     )
 
 
@@ -80,110 +134,146 @@ GENDERS = ("female", "male", "non_binary", "other", "not_disclosed")
 INTAKES = ("hotline", "outreach", "police", "labour_inspection", "ngo_referral")
 INTAKES += ("self_referral", "health_service", "embassy", "other")
 
+# The wording about the person stays respectful and non-judgemental: the form asks only for
+# what a partner needs, never the person's name, and consent comes first.
 GROUPS: tuple[Group, ...] = (
     Group(
-        "The request",
-        "What you are asking the partner organisation to do, and by when.",
+        _l("The request"),
+        _l("What you are asking the partner organisation to do, and by when."),
         (
-            Spec("request_type", "Type of request", "choice", wire.REQUEST_TYPES),
-            Spec("urgency", "Urgency", "choice", ("routine", "urgent", "emergency")),
+            Spec("request_type", _l("Type of request"), "choice", wire.REQUEST_TYPES),
+            Spec("urgency", _l("Urgency"), "choice", ("routine", "urgent", "emergency")),
             Spec(
-                "requested_by", "Answer needed by", "date", hint="Leave empty if there is no date."
+                "requested_by",
+                _l("Answer needed by"),
+                "date",
+                hint=_l("Leave empty if there is no date."),
             ),
-            Spec("intake", "How the person came to you", "choice", INTAKES),
+            Spec("intake", _l("How the person came to you"), "choice", INTAKES),
         ),
     ),
-    Group("Your contact", "The caseworker the partner can reach here.", _contact("sender_contact")),
     Group(
-        "Contact at the partner organisation",
-        "If you already know who will take the case there (optional).",
+        _l("Your contact"),
+        _l("The caseworker the partner can reach here."),
+        _contact("sender_contact"),
+    ),
+    Group(
+        _l("Contact at the partner organisation"),
+        _l("If you already know who will take the case there (optional)."),
         _contact("recipient_contact"),
     ),
     Group(
-        "The person",
-        "Only what the partner needs. Give a case code, initials or both — never the name.",
+        _l("The person"),
+        # Translators: about a survivor of trafficking; keep it respectful and non-judgemental.
+        _l("Only what the partner needs. Give a case code, initials or both — never the name."),
         (
             Spec(
                 "person.case_code",
-                "Case code or initials — never the person's name",
+                # Translators: the person is a survivor; the form must never ask for a name.
+                _l("Case code or initials — never the person's name"),
                 "text",
-                hint="Your case code, with at least one digit, for example RO-2026-014.",
+                hint=_l("Your case code, with at least one digit, for example RO-2026-014."),
             ),
-            Spec("person.initials", "Initials", "text", hint="One to four letters, e.g. M.K."),
-            Spec("person.gender", "Gender", "choice", GENDERS),
-            Spec("person.age_band", "Age band", "choice", wire.AGE_BANDS),
-            Spec("person.minor", "Under 18", "yesno"),
-            Spec("person.nationality", "Nationality", "text", hint="Two-letter code, e.g. MD."),
-            Spec("person.languages", "Languages", "languages", hint="Codes such as ro, ru."),
-            Spec("person.interpreter_needed", "Interpreter needed", "yesno"),
-            Spec("person.guardian.appointed", "Guardian appointed (for a minor)", "yesno"),
-            Spec("person.guardian.details", "About the guardian", "area"),
+            Spec(
+                "person.initials",
+                _l("Initials"),
+                "text",
+                hint=_l("One to four letters, e.g. M.K."),
+            ),
+            Spec("person.gender", _l("Gender"), "choice", GENDERS),
+            Spec("person.age_band", _l("Age band"), "choice", wire.AGE_BANDS),
+            Spec("person.minor", _l("Under 18"), "yesno"),
+            Spec(
+                "person.nationality",
+                _l("Nationality"),
+                "text",
+                hint=_l("Two-letter code, e.g. MD."),
+            ),
+            Spec(
+                "person.languages",
+                _l("Languages"),
+                "languages",
+                hint=_l("Codes such as ro, ru."),
+            ),
+            Spec("person.interpreter_needed", _l("Interpreter needed"), "yesno"),
+            Spec("person.guardian.appointed", _l("Guardian appointed (for a minor)"), "yesno"),
+            Spec("person.guardian.details", _l("About the guardian"), "area"),
         ),
     ),
     Group(
-        "Consent",
-        "A referral is sent only with the person's informed consent to share it.",
+        _l("Consent"),
+        # Translators: informed consent as in victim-assistance practice, not a legal form.
+        _l("A referral is sent only with the person's informed consent to share it."),
         (
-            Spec("consent.given", "The person gave informed consent", "check"),
-            Spec("consent.form", "How consent was given", "choice", ("written", "verbal")),
-            Spec("consent.date", "When consent was given", "date"),
-            Spec("consent.scope", "What the person agreed to", "multi", wire.CONSENT_SCOPES),
+            Spec("consent.given", _l("The person gave informed consent"), "check"),
+            Spec("consent.form", _l("How consent was given"), "choice", ("written", "verbal")),
+            Spec("consent.date", _l("When consent was given"), "date"),
+            Spec("consent.scope", _l("What the person agreed to"), "multi", wire.CONSENT_SCOPES),
             Spec(
                 "consent.withhold_from_family",
-                "What must not be shared with the family",
+                _l("What must not be shared with the family"),
                 "area",
             ),
         ),
     ),
     Group(
-        "The case",
+        _l("The case"),
         "",
         (
             Spec(
-                "case.exploitation_forms", "Forms of exploitation", "multi", wire.EXPLOITATION_FORMS
+                "case.exploitation_forms",
+                _l("Forms of exploitation"),
+                "multi",
+                wire.EXPLOITATION_FORMS,
             ),
-            Spec("case.documents_held", "Documents the person has", "multi", wire.DOCUMENTS),
-            Spec("case.documents_needed", "Documents the person needs", "multi", wire.DOCUMENTS),
-            Spec("case.summary", "Summary", "area"),
+            Spec("case.documents_held", _l("Documents the person has"), "multi", wire.DOCUMENTS),
+            Spec(
+                "case.documents_needed", _l("Documents the person needs"), "multi", wire.DOCUMENTS
+            ),
+            Spec("case.summary", _l("Summary"), "area"),
         ),
     ),
     Group(
-        "Risk assessment",
-        "Required for an assisted voluntary return; helpful for any request.",
+        _l("Risk assessment"),
+        _l("Required for an assisted voluntary return; helpful for any request."),
         (
-            Spec("risk_assessment.summary", "Risk assessment", "area"),
-            Spec("risk_assessment.level", "Risk level", "choice", ("low", "medium", "high")),
-            Spec("risk_assessment.date", "Date of the assessment", "date"),
+            Spec("risk_assessment.summary", _l("Risk assessment"), "area"),
+            Spec("risk_assessment.level", _l("Risk level"), "choice", ("low", "medium", "high")),
+            Spec("risk_assessment.date", _l("Date of the assessment"), "date"),
         ),
     ),
     Group(
-        "Logistics",
+        _l("Logistics"),
         "",
         (
-            Spec("logistics.departure_date", "Departure date", "date"),
-            Spec("logistics.arrival_date", "Arrival date", "date"),
-            Spec("logistics.escort", "Escort during travel", "yesno"),
-            Spec("logistics.pickup_point", "Pick-up point", "text"),
-            Spec("logistics.costs_covered_by", "Who covers the costs", "area"),
+            Spec("logistics.departure_date", _l("Departure date"), "date"),
+            Spec("logistics.arrival_date", _l("Arrival date"), "date"),
+            Spec("logistics.escort", _l("Escort during travel"), "yesno"),
+            Spec("logistics.pickup_point", _l("Pick-up point"), "text"),
+            Spec("logistics.costs_covered_by", _l("Who covers the costs"), "area"),
         ),
     ),
     Group(
-        "Follow-up",
+        _l("Follow-up"),
         "",
         (
-            Spec("follow_up.schedule", "Follow-up plan", "area"),
-            Spec("follow_up.duration_months", "For how many months", "number"),
+            Spec("follow_up.schedule", _l("Follow-up plan"), "area"),
+            Spec("follow_up.duration_months", _l("For how many months"), "number"),
         ),
     ),
     Group(
-        "Restricted notes",
-        "Seen only by the caseworkers handling the case on each side.",
-        (Spec("restricted_notes", "Restricted notes", "area"),),
+        _l("Restricted notes"),
+        _l("Seen only by the caseworkers handling the case on each side."),
+        (Spec("restricted_notes", _l("Restricted notes"), "area"),),
     ),
 )
 
 SPECS: dict[str, Spec] = {spec.path: spec for group in GROUPS for spec in group.specs}
-YES_NO = [SelectChoice("", "Not stated"), SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
+YES_NO = [
+    SelectChoice("", _l("Not stated")),
+    SelectChoice("yes", _l("Yes")),
+    SelectChoice("no", _l("No")),
+]
 LANGUAGE_SPLIT = re.compile(r"[\s,;]+")
 INDEX = re.compile(r"\[\d+\]")
 
@@ -199,7 +289,7 @@ def _option(value: str) -> SelectChoice:
 def _field(spec: Spec) -> Field:
     hint = {"description": spec.hint} if spec.hint else {}
     if spec.kind == "choice":
-        choices = [SelectChoice("", "Choose…"), *(_option(c) for c in spec.choices)]
+        choices = [SelectChoice("", _l("Choose…")), *(_option(c) for c in spec.choices)]
         return SelectField(spec.label, choices=choices, default="", **hint)
     if spec.kind == "yesno":
         return SelectField(spec.label, choices=YES_NO, default="", **hint)
@@ -270,12 +360,12 @@ def plain_problem(problem: str) -> str:
 
 def _readable(spec: Spec, value: Any) -> str:
     if isinstance(value, bool):
-        return "Yes" if value else "No"
+        return _("Yes") if value else _("No")
     if isinstance(value, list):
-        shown = [choice_label(v) if spec.kind == "multi" else str(v) for v in value]
+        shown = [str(choice_label(v)) if spec.kind == "multi" else str(v) for v in value]
         return ", ".join(shown)
     if spec.kind == "choice":
-        return choice_label(str(value))
+        return str(choice_label(str(value)))
     return str(value)
 
 
@@ -288,7 +378,7 @@ def _lookup(payload: dict[str, Any], path: str) -> Any:
     return node
 
 
-def readable_groups(payload: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+def readable_groups(payload: dict[str, Any]) -> list[tuple[Text, list[tuple[Text, str]]]]:
     """The referral as (legend, [(label, value)]) for display; empty groups are left out."""
     shown = []
     for group in GROUPS:

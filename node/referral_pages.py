@@ -25,12 +25,17 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import format_date, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from node.attachments import AttachmentLimits, case_attachments
+from node import audit
+from node.attachments import FILE_PROBLEMS, AttachmentLimits, case_attachments
 from node.extensions import db
 from node.hub_client import HubError
+from node.inbound import KNOWN_REASONS
 from node.keys import NodeKeys, node_keys
 from node.lifecycle import FROM, LABELS, MOVED_BY, OPEN, TransitionRefused
 from node.login import CASEWORKER, NODE_ADMIN
@@ -53,6 +58,8 @@ from node.referrals import (
     list_referrals,
     offer_siblings,
 )
+from node.stored_text import translated
+from ponte.i18n import localised_moment
 from ponte.login import current_user, login_required
 from protocol import ProtocolError, ValidationError
 
@@ -60,10 +67,10 @@ blueprint = Blueprint("cases", __name__, url_prefix="/cases")
 ROLES = (CASEWORKER, NODE_ADMIN)
 SOON = dt.timedelta(days=7)
 ACTION_LABELS = {
-    "accepted": "Accept the referral",
-    "in_progress": "Mark as in progress",
-    "completed": "Mark as completed",
-    "withdrawn": "Withdraw the referral",
+    "accepted": _l("Accept the referral"),
+    "in_progress": _l("Mark as in progress"),
+    "completed": _l("Mark as completed"),
+    "withdrawn": _l("Withdraw the referral"),
 }
 UNANSWERED = frozenset({"sent", "delivered"})
 TAKEN = frozenset({"accepted", "in_progress", "completed"})
@@ -165,7 +172,9 @@ def organisation_name(keys: NodeKeys, organisation_id: str) -> str:
 
 
 def allowed_actions(case: Referral) -> list[str]:
-    """The status changes our side may make now, per the lifecycle."""
+    """The status changes our side may make now, per the lifecycle (none once erased)."""
+    if case.erased_at is not None:
+        return []
     return [
         status
         for status, side in MOVED_BY.items()
@@ -178,13 +187,22 @@ def _author() -> str:
     return user.email if user else "unknown"
 
 
+def needed_by_shown(case: Referral) -> str | None:
+    """The date an answer is needed by, as the page's language writes it."""
+    date = needed_by(case)
+    return None if date is None else format_date(date, "long")
+
+
 def _template_helpers() -> dict[str, Any]:
     keys = node_keys()
     return {
         "case_label": case_label,
         "status_label": lambda status: LABELS.get(status, status),
         "organisation_name": lambda org_id: organisation_name(keys, org_id),
-        "needed_by": needed_by,
+        "needed_by": needed_by_shown,
+        "moment": localised_moment,
+        "file_problem": lambda text: translated(text, FILE_PROBLEMS),
+        "event_reason": lambda text: translated(text, KNOWN_REASONS),
     }
 
 
@@ -228,7 +246,7 @@ def _search_page(
         try:
             results = _organisations_with_nodes(node_keys(), query)
         except HubError as exc:
-            error = f"The hub's directory could not be searched just now: {exc}"
+            error = _("The hub's directory could not be searched just now: %(error)s", error=exc)
     page = render_template(
         "case_search.html",
         query=query,
@@ -268,24 +286,29 @@ def new_case() -> ResponseReturnValue:
     chosen = chosen or chosen_organisations(request.args.getlist("organisation"))
     if not chosen:
         if request.method == "POST":
-            return _search_page(query, "Choose at least one partner organisation.", status=400)
+            return _search_page(query, _("Choose at least one partner organisation."), status=400)
         return _search_page(query)
     if len(chosen) > MAX_CANDIDATES:
-        error = (
-            f"You chose {len(chosen)} organisations: a referral can be offered to at most "
-            f"{MAX_CANDIDATES} at once. Untick some and continue."
+        error = ngettext(
+            "You chose %(num)d organisation: a referral can be offered to at most %(most)d at "
+            "once. Untick some and continue.",
+            "You chose %(num)d organisations: a referral can be offered to at most %(most)d at "
+            "once. Untick some and continue.",
+            len(chosen),
+            most=MAX_CANDIDATES,
         )
         return _search_page(query, error, chosen, 400)
     keys = node_keys()
     try:
         partners = [keys.hub.organisation(organisation_id) for organisation_id in chosen]
     except HubError as exc:
-        return _search_page(query, f"This organisation could not be opened: {exc}", chosen, 400)
+        error = _("This organisation could not be opened: %(error)s", error=exc)
+        return _search_page(query, error, chosen, 400)
     form = ReferralForm()
     if request.method == "GET":
         return _form_page(form, partners, None, 200)
     if not form.validate():
-        return _form_page(form, partners, "Please look at the fields marked below.", 400)
+        return _form_page(form, partners, _("Please look at the fields marked below."), 400)
     return _send(keys, form, partners)
 
 
@@ -329,9 +352,9 @@ def _send(keys: NodeKeys, form: FlaskForm, partners: list[dict[str, Any]]) -> Re
         if name is None:
             return _form_page(form, partners, plain_problem(str(exc)), 400)
         form[name].errors = [*form[name].errors, plain_problem(exc.problem)]
-        return _form_page(form, partners, "Please look at the fields marked below.", 400)
+        return _form_page(form, partners, _("Please look at the fields marked below."), 400)
     except (ReferralError, PartnerUnavailable, HubError, ProtocolError, AttachmentRefused) as exc:
-        return _form_page(form, partners, f"Nothing was sent: {exc}", 400)
+        return _form_page(form, partners, _("Nothing was sent: %(error)s", error=exc), 400)
     # One offer: its first case, whose page lists the other candidates.
     return redirect(url_for("cases.show_case", referral_id=cases[0].id))
 
@@ -361,7 +384,10 @@ def _case_page(referral_id: str, error: str | None = None, status: int = 200) ->
 @blueprint.get("/<referral_id>")
 @login_required(ROLES)
 def show_case(referral_id: str) -> ResponseReturnValue:
-    return _case_page(referral_id)
+    page = _case_page(referral_id)
+    audit.record(db.session, audit.VIEWED, _author(), referral_id)
+    db.session.commit()
+    return page
 
 
 def _change(referral_id: str, status: str | None) -> ResponseReturnValue:
@@ -377,9 +403,10 @@ def _change(referral_id: str, status: str | None) -> ResponseReturnValue:
             reason=form.get("reason", "").strip() or None,
         )
     except (ReferralError, TransitionRefused, PartnerUnavailable, HubError) as exc:
-        return _case_page(referral_id, f"Nothing was changed: {exc}", 400)
+        return _case_page(referral_id, _("Nothing was changed: %(error)s", error=exc), 400)
     except ProtocolError as exc:
-        return _case_page(referral_id, f"Nothing was changed: {plain_problem(str(exc))}", 400)
+        error = _("Nothing was changed: %(error)s", error=plain_problem(str(exc)))
+        return _case_page(referral_id, error, 400)
     return redirect(url_for("cases.show_case", referral_id=referral_id))
 
 
@@ -407,6 +434,9 @@ def download_attachment(referral_id: str, attachment_id: str) -> Response:
         download_name=attachment.name,
         max_age=0,
     )
+    detail = f"file {attachment_id}"  # its id: a file's name may hold personal data
+    audit.record(db.session, audit.ATTACHMENT_VIEWED, _author(), referral_id, detail)
+    db.session.commit()
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "no-store"
@@ -418,7 +448,7 @@ def download_attachment(referral_id: str, attachment_id: str) -> Response:
 def set_case_status(referral_id: str) -> ResponseReturnValue:
     status = request.form.get("status", "")
     if status not in MOVED_BY:
-        return _case_page(referral_id, "That is not a change this page can make.", 400)
+        return _case_page(referral_id, _("That is not a change this page can make."), 400)
     return _change(referral_id, status)
 
 

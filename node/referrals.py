@@ -10,9 +10,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from node import audit
 from node.attachments import (
     AttachmentLimits,
     AttachmentRefused,
@@ -23,7 +25,7 @@ from node.attachments import (
     queue_blobs,
 )
 from node.keys import NodeKeys
-from node.lifecycle import check_transition
+from node.lifecycle import CLOSED, check_transition
 from node.models import CaseEvent, Referral, utcnow
 from node.outbox import PartnerUnavailable, as_datetime, partner_record, queue_envelope
 from node.peers import peer_view
@@ -39,7 +41,8 @@ __all__ = [
 
 
 class ReferralError(Exception):
-    """The referral could not be created or changed; the message says why."""
+    """The referral could not be created or changed; the message says why (in the page's
+    language when a page asked, else in English)."""
 
 
 def partner_nodes(keys: NodeKeys, organisation_id: str) -> list[str]:
@@ -48,7 +51,12 @@ def partner_nodes(keys: NodeKeys, organisation_id: str) -> list[str]:
     nodes = [node["node_id"] for node in entry.get("nodes", []) if node.get("active", True)]
     if not nodes:
         name = entry.get("name", organisation_id)
-        raise ReferralError(f"{name} has no active Ponte node yet, so it cannot receive referrals.")
+        raise ReferralError(
+            _(
+                "%(organisation)s has no active Ponte node yet, so it cannot receive referrals.",
+                organisation=name,
+            )
+        )
     return nodes
 
 
@@ -57,12 +65,18 @@ def _targets(session: Session, keys: NodeKeys, organisation_ids: list[str]) -> l
     for organisation_id in organisation_ids:
         for node_id in partner_nodes(keys, organisation_id):
             if node_id == keys.enrolment.node_id:
-                raise ReferralError("A referral goes to a partner organisation, not to this node.")
+                raise ReferralError(
+                    _("A referral goes to a partner organisation, not to this node.")
+                )
             record = partner_record(session, keys, node_id)  # refreshes keys (commits)
             if peer_view(session, node_id).organisation_id != organisation_id:
                 raise ReferralError(
-                    f"The hub lists node {node_id} for {organisation_id}, but its key belongs "
-                    "to another organisation; nothing was sent."
+                    _(
+                        "The hub lists node %(node)s for %(organisation)s, but its key belongs "
+                        "to another organisation; nothing was sent.",
+                        node=node_id,
+                        organisation=organisation_id,
+                    )
                 )
             targets.append((organisation_id, record))
     return targets
@@ -90,7 +104,7 @@ def create_referral(
     validate_payload(Kind.REFERRAL, payload)
     files = new_files(attachments or [], limits)
     if not organisation_ids:
-        raise ReferralError("Name at least one partner organisation.")
+        raise ReferralError(_("Name at least one partner organisation."))
     targets = _targets(session, keys, organisation_ids)
     offer_id = b64url_encode(new_id()) if len(targets) > 1 else None
     cases = [
@@ -126,7 +140,7 @@ def _queue_referral(
         updated=as_datetime(now),
     )
     queued = queue_blobs(session, files, record.node_id)
-    references = [reference for reference, _ in queued]
+    references = [reference for reference, _data in queued]
     if references:
         case.payload = payload = {**payload, "attachments": references}
     item = queue_envelope(
@@ -134,6 +148,8 @@ def _queue_referral(
     )
     case.message_id = item.id
     session.add(case)
+    files_note = f", {len(files)} files" if files else ""
+    audit.record(session, audit.CREATED, author, case.id, f"for {organisation_id}{files_note}")
     link_blobs(session, references, item)
     set_status(session, case, "sent", item.id, "out", author)
     keep_files(session, case, queued)
@@ -154,6 +170,8 @@ def set_status(
     """Record a status change (already checked) on the case and in its history."""
     check_transition(case.status, status)
     case.status, case.updated = status, utcnow()
+    if status in CLOSED:
+        case.closed_at = case.updated  # the retention period runs from here (node.retention)
     add_event(session, case, message_id, direction, author, status, message, reason)
 
 
@@ -179,12 +197,13 @@ def add_event(
             reason=reason,
         )
     )
+    audit.record_case_event(session, case, direction, author, status, bool(message), bool(reason))
 
 
 def get_referral(session: Session, referral_id: str) -> Referral:
     case = session.get(Referral, referral_id)
     if case is None:
-        raise ReferralError(f"No referral {referral_id} on this node.")
+        raise ReferralError(_("No referral %(referral)s on this node.", referral=referral_id))
     return case
 
 
@@ -202,12 +221,14 @@ def change_status(
     """Move the case to ``status`` (or only send ``message``) and tell the partner."""
     now = int(time.time()) if now is None else now
     case = get_referral(session, referral_id)
+    if case.erased_at is not None:
+        raise ReferralError(_("This case's personal data was erased: nothing more can be sent."))
     if status is not None:
         check_transition(case.status, status, case.role)
     if status == "declined" and not (reason and reason.strip()):
-        raise ReferralError("Please give a reason when declining, so the partner can plan.")
+        raise ReferralError(_("Please give a reason when declining, so the partner can plan."))
     if status is None and not (message and message.strip()):
-        raise ReferralError("Give a status change or a message to send.")
+        raise ReferralError(_("Give a status change or a message to send."))
     payload = _update_payload(status, message, reason)
     validate_payload(Kind.REFERRAL_UPDATE, payload)
     record = partner_record(session, keys, case.partner_node_id)  # commits a key refresh

@@ -44,8 +44,9 @@ from node.models import (
 )
 from node.outbox import PartnerUnavailable, as_datetime, refresh_peer_keys
 from node.peers import usable_peer_records
-from node.publications import PublicationRejected, pull_public_items, record_problem
+from node.publications import NOT_AN_ITEM, PublicationRejected, pull_public_items, record_problem
 from node.referrals import add_event, set_status
+from node.stored_text import english
 from protocol import (
     EnvelopeRejected,
     Header,
@@ -295,9 +296,7 @@ def _note_publication_problem(
         and isinstance(refused, EnvelopeRejected)
         and refused.reason is Reason.INVALID_PAYLOAD
     ):
-        record_problem(
-            session, "relay", f"the hub's envelope does not hold a valid item: {refused}"
-        )
+        record_problem(session, "relay", english(NOT_AN_ITEM, error=refused))
 
 
 def sync_news(session: Session, keys: NodeKeys, started: dt.datetime) -> int:
@@ -446,10 +445,12 @@ def sync_forever(app: Any, interval: float, stop: threading.Event | None = None)
     from node.extensions import db
     from node.keys import node_keys
     from node.metrics import count_sync_pass
+    from node.retention import purge_if_due
 
     stop = stop or threading.Event()
     while not stop.is_set():
         with app.app_context():
+            purge_if_due(db.session, app.config)  # once a day; logs, never raises
             try:
                 summary = sync_once(db.session, node_keys())
                 log.log(logging.INFO if summary.busy else logging.DEBUG, "sync: %s", summary)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from ponte.accounts import AccountError, DbSession, UserMixin, create_user, enable_totp
+from ponte.options import BadInput
 from ponte.secret_input import read_secret
 
 PASSWORD_VARIABLE = "PONTE_PASSWORD"
@@ -17,10 +18,8 @@ totp_option = click.option(
 )
 
 
-class InvalidAccount(click.ClickException):
+class InvalidAccount(BadInput):
     """The account cannot be created as asked: bad input, so exit code 2."""
-
-    exit_code = 2
 
 
 def add_account(

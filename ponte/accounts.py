@@ -23,6 +23,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import DateTime, ForeignKey, Integer, String, delete, or_, select
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, scoped_session
 
+from ponte.msgids import N_
+
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024  # hashing megabytes of "password" is a denial of service
 MAX_EMAIL_LENGTH = 320
@@ -34,7 +36,8 @@ TOTP_VALID_WINDOW = 1  # accept the code of the previous and the next 30-second 
 # argon2-cffi's defaults are Argon2id with RFC 9106's low-memory parameters.
 PASSWORD_HASHER = PasswordHasher()
 
-NOT_RECOGNISED = "E-mail, password or code not recognised."
+# The sign-in page shows this translated (ponte.login.refusal_text).
+NOT_RECOGNISED = N_("E-mail, password or code not recognised.")
 
 DbSession = Session | scoped_session[Session]
 

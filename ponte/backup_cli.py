@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from ponte.options import data_dir_option
+from ponte.options import BadInput, data_dir_option, examples
+from ponte.progress import steps
 
 # What a backup of each service holds besides its sealed keys: why it must be kept safe.
 CONTENTS = {
@@ -21,12 +22,8 @@ BACKUP_HELP = """Back up the {service}'s database and key files into one archive
 The archive (tar.gz, mode 0600) holds the database and the key files as they are on disk:
 the keys stay sealed with {passphrase}, but the database holds {contents}. Keep it encrypted
 and where only the {service}'s admins can read it (docs/backup.md). It is safe to run while
-the {service} runs; on PostgreSQL (DATABASE_URL) it uses pg_dump.
-
-\b
-Example:
-  ponte {service} backup --data-dir /var/lib/ponte/{service} \\
-    --output /var/backups/ponte/{service}-$(date +%F).tar.gz
+the {service} runs; on PostgreSQL (DATABASE_URL) it uses pg_dump. `ponte {service} restore`
+puts it back.
 """
 
 RESTORE_HELP = """Restore a backup made by `ponte {service} backup` into a data dir.
@@ -36,28 +33,22 @@ must be empty, and so must the database when DATABASE_URL names a PostgreSQL one
 replaces the {service}'s database and key files in a data dir that is not, --force --clean
 also a PostgreSQL database that is not. Stop the {service} first, and start it afterwards
 with the same {passphrase} as before.
-
-\b
-Example:
-  ponte {service} restore --data-dir /var/lib/ponte/{service} \\
-    /var/backups/ponte/{service}-2026-11-30.tar.gz
 """
 
 
-class BackupRefused(click.ClickException):
+class BackupRefused(BadInput):
     """Bad input (a damaged archive, a wrong target): exit code 2, nothing was changed."""
-
-    exit_code = 2
-
-
-def _report(message: str) -> None:
-    click.echo(f"{message}...", err=True)
 
 
 def backup_commands(service: str) -> list[click.Command]:
     """The ``backup`` and ``restore`` commands of ``service`` ("hub" or "node")."""
     texts = {"service": service, "passphrase": PASSPHRASE[service], "contents": CONTENTS[service]}
+    directory = f"/var/lib/ponte/{service}"  # in the examples
 
+    @examples(
+        f"ponte {service} backup --data-dir {directory} \\\n"
+        f'  --output "/var/backups/ponte/{service}-$(date +%F).tar.gz"'
+    )
     @click.command("backup", help=BACKUP_HELP.format(**texts))
     @data_dir_option
     @click.option(
@@ -71,12 +62,20 @@ def backup_commands(service: str) -> list[click.Command]:
         from ponte.backup import BackupError, create_backup
 
         try:
-            manifest = create_backup(service, data_dir, output, _report)
+            with steps(f"Backing up the {service}") as report:
+                manifest = create_backup(service, data_dir, output, report)
         except BackupError as error:
             raise BackupRefused(str(error)) from error
         files = ", ".join(Path(name).name for name in manifest.files)
         click.echo(f"Backed up the {service} to {output}: {files}.")
 
+    @examples(
+        f"ponte {service} restore --data-dir {directory} \\\n"
+        f"  /var/backups/ponte/{service}-2026-11-30.tar.gz",
+        "# into a used data dir (--clean: and a PostgreSQL database that holds tables):",
+        f"ponte {service} restore --force --clean --data-dir {directory} \\\n"
+        f"  /var/backups/ponte/{service}-2026-11-30.tar.gz",
+    )
     @click.command("restore", help=RESTORE_HELP.format(**texts))
     @data_dir_option
     @click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
@@ -88,9 +87,10 @@ def backup_commands(service: str) -> list[click.Command]:
         from ponte.backup import BackupError, restore_backup
 
         try:
-            restored = restore_backup(
-                service, data_dir, archive, force=force, clean=clean, report=_report
-            )
+            with steps(f"Restoring the {service}") as report:
+                restored = restore_backup(
+                    service, data_dir, archive, force=force, clean=clean, report=report
+                )
         except BackupError as error:
             raise BackupRefused(f"{error} Nothing was changed.") from error
         manifest = restored.manifest

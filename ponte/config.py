@@ -32,6 +32,7 @@ from limits import parse_many
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from directory.places import LANGUAGES
 from protocol.padding import MAX_ATTACHMENT_BUCKET
 
 SERVICES = ("hub", "node")
@@ -337,9 +338,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SMTP_STARTTLS", NODE, boolean, "STARTTLS to the mail server", default=True,
             legacy=True),
     Setting("SMTP_FROM", NODE, email_address, "the digest's sender address", legacy=True),
+    Setting("LANGUAGE", NODE, choice(*LANGUAGES), "the language of the e-mail digest "
+            f"({', '.join(LANGUAGES)})", default="en"),
     Setting("ATTACHMENT_MAX_FILES", NODE, number(1, 20), "files per referral", default=5),
     Setting("ATTACHMENT_MAX_FILE_BYTES", NODE, number(1024, MAX_ATTACHMENT_BUCKET - 1,
             " bytes"), "largest attachment", default=20 * 1024 * 1024),
+    Setting("RETENTION_DAYS", NODE, number(1, 3650, " days"), "days a closed case's "
+            "personal data is kept before the daily purge erases it", default=90),
 )  # fmt: skip
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 BY_FILE_KEY = {setting.file_key: setting for setting in SETTINGS}
@@ -396,6 +401,8 @@ class Settings:
                 config["PREFERRED_URL_SCHEME"] = "https" if value else "http"
             elif name in ("SESSION_LIFETIME", "SESSION_IDLE_TIMEOUT"):
                 config[f"PONTE_{name}"] = dt.timedelta(minutes=value)
+            elif name == "LANGUAGE":  # a bare LANGUAGE would read like gettext's own variable
+                config["PONTE_LANGUAGE"] = value
             else:
                 config[name] = str(value) if isinstance(value, Path) else value
         return config

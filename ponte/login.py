@@ -30,6 +30,9 @@ from flask import (
 )
 from flask.sansio.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
+from flask_babel import LazyString, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
@@ -40,6 +43,7 @@ from ponte.accounts import (
     DEFAULT_SESSION_POLICY,
     MAX_EMAIL_LENGTH,
     MAX_PASSWORD_LENGTH,
+    LockedOut,
     LoginRefused,
     SessionMixin,
     SessionPolicy,
@@ -56,7 +60,8 @@ EXTENSION_KEY = "ponte.accounts"
 # and scripts may keep open across requests).
 USER_KEY = "ponte.account_user"
 ENDED_KEY = "ponte.account_session_ended"
-FORM_EXPIRED = "This form had expired. Please try again."
+FORM_EXPIRED = _l("This form had expired. Please try again.")
+SIGN_IN = _l("Sign in")  # the sign-in page's default title
 P = ParamSpec("P")
 
 
@@ -67,10 +72,11 @@ class AccountSite:
     db: SQLAlchemy
     user_model: type[UserMixin]
     session_model: type[SessionMixin]
-    title: str
+    title: str | LazyString  # lazy: shown in each page's language
     login_endpoint: str
     logout_endpoint: str
     landing_endpoint: str
+    on_sign_in: Callable[[UserMixin], None] | None = None  # e.g. the hub's audit log
 
 
 def _strip(value: str | None) -> str | None:
@@ -79,12 +85,12 @@ def _strip(value: str | None) -> str | None:
 
 class LoginForm(FlaskForm):
     email = EmailField(
-        "E-mail", validators=[DataRequired(), Length(max=MAX_EMAIL_LENGTH)], filters=[_strip]
+        _l("E-mail"), validators=[DataRequired(), Length(max=MAX_EMAIL_LENGTH)], filters=[_strip]
     )
     password = PasswordField(
-        "Password", validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)]
+        _l("Password"), validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)]
     )
-    code = StringField("One-time code", validators=[Optional(), Length(max=10)])
+    code = StringField(_l("One-time code"), validators=[Optional(), Length(max=10)])
 
 
 def login_blueprint(
@@ -93,11 +99,13 @@ def login_blueprint(
     session_model: type[SessionMixin],
     *,
     landing_endpoint: str,
-    title: str = "Sign in",
+    title: str | LazyString = SIGN_IN,
     name: str = "account",
+    on_sign_in: Callable[[UserMixin], None] | None = None,
 ) -> Blueprint:
     """``/login`` and ``/logout`` for these account tables; after sign-in people land on
-    ``landing_endpoint`` (or the local page they were sent from)."""
+    ``landing_endpoint`` (or the local page they were sent from). ``on_sign_in(user)`` runs
+    in the transaction that starts the session (it may add rows; it must not commit)."""
     blueprint = Blueprint(name, __name__, template_folder="templates")
 
     def install(state: BlueprintSetupState) -> None:
@@ -110,6 +118,7 @@ def login_blueprint(
             login_endpoint=f"{full_name}.login",
             logout_endpoint=f"{full_name}.logout",
             landing_endpoint=landing_endpoint,
+            on_sign_in=on_sign_in,
         )
         _install(state.app, site)
 
@@ -156,7 +165,7 @@ def login() -> ResponseReturnValue:
             site.db.session, site.user_model, form.email.data, form.password.data, form.code.data
         )
     except LoginRefused as refusal:
-        return _login_page(form, error=refusal.message)
+        return _login_page(form, error=refusal_text(refusal))
     _sign_in(site, user)
     return redirect(target or url_for(site.landing_endpoint))
 
@@ -174,7 +183,8 @@ def form_expired(error: CSRFError) -> ResponseReturnValue:
     """A form without a valid CSRF token: say so in words and offer the form again."""
     if request.endpoint == _site().login_endpoint:
         return _login_page(LoginForm(), error=FORM_EXPIRED, status=400)
-    return _no_store(render_template("accounts/form_expired.html", title="Form expired"), 400)
+    page = render_template("accounts/form_expired.html", title=_("Form expired"))
+    return _no_store(page, 400)
 
 
 def _login_page(
@@ -192,11 +202,22 @@ def _login_page(
     return _no_store(page, status)
 
 
+def refusal_text(refusal: LoginRefused) -> str:
+    """Why sign-in failed, in the page's language (the refusal itself is in English)."""
+    if isinstance(refusal, LockedOut):
+        return ngettext(
+            "Too many attempts; try again in %(num)d minute.",
+            "Too many attempts; try again in %(num)d minutes.",
+            refusal.minutes,
+        )
+    return _(refusal.message)
+
+
 def _notice() -> str | None:
     if request.args.get("signed_out"):
-        return "You have signed out."
+        return _("You have signed out.")
     if request.args.get("expired"):
-        return "Your session has ended. Please sign in again."
+        return _("Your session has ended. Please sign in again.")
     return None
 
 
@@ -204,6 +225,8 @@ def _sign_in(site: AccountSite, user: UserMixin) -> None:
     previous = session.get(TOKEN_KEY)
     if isinstance(previous, str):  # signing in again, perhaps as someone else
         end_session(site.db.session, site.session_model, previous)
+    if site.on_sign_in is not None:
+        site.on_sign_in(user)  # committed with the new session, just below
     token = start_session(site.db.session, site.session_model, user, policy=session_policy())
     session.clear()  # nothing from before sign-in carries over
     session[TOKEN_KEY] = token
@@ -248,7 +271,7 @@ def login_required(
             if user is None:
                 return _redirect_to_login()
             if allowed is not None and user.role not in allowed:
-                page = render_template("accounts/forbidden.html", title="Not available")
+                page = render_template("accounts/forbidden.html", title=_("Not available"))
                 return _no_store(page, 403)
             return _no_store(view(*args, **kwargs))
 

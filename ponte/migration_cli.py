@@ -8,10 +8,15 @@ from pathlib import Path
 
 import click
 
-from ponte.options import data_dir_option
+from ponte.options import data_dir_option, examples
+from ponte.progress import spinner
 
 
 def upgrade_db_command(service: str) -> click.Command:
+    @examples(
+        f"ponte {service} backup --data-dir /var/lib/ponte/{service} -o before-upgrade.tar.gz",
+        f"ponte {service} upgrade-db --data-dir /var/lib/ponte/{service}",
+    )
     @click.command(
         "upgrade-db",
         help=f"""Upgrade the {service}'s database to this version of Ponte.
@@ -20,10 +25,6 @@ def upgrade_db_command(service: str) -> click.Command:
         start on an older database). Back the database up first. It prints the revision
         before and after; running it again changes nothing. A database made by a Ponte
         from before migrations is adopted as it is.
-
-        \b
-        Example:
-          ponte {service} upgrade-db --data-dir /var/lib/ponte/{service}
         """,
     )
     @data_dir_option
@@ -32,7 +33,8 @@ def upgrade_db_command(service: str) -> click.Command:
 
         app = migration_app(service, data_dir)
         db = app.extensions["migrate"].db
-        with _database_errors(app.config["SQLALCHEMY_DATABASE_URI"]):
+        url = app.config["SQLALCHEMY_DATABASE_URI"]
+        with _database_errors(url), spinner(f"Upgrading the {service} database"):
             upgrade = upgrade_database(app, db, service)
         if upgrade.adopted:
             click.echo(f"Adopted the {service} database made before migrations.")
@@ -46,6 +48,7 @@ def upgrade_db_command(service: str) -> click.Command:
 
 
 def new_migration_command(service: str) -> click.Command:
+    @examples(f'ponte {service} new-migration -m "publication item: add a summary"')
     @click.command(
         "new-migration",
         hidden=True,  # for developers, in a source checkout: docs/migrations.md
@@ -53,10 +56,6 @@ def new_migration_command(service: str) -> click.Command:
 
         Alembic compares the models with the newest revision and writes the difference
         into {service}/migrations/versions/. Review it by hand before committing it.
-
-        \b
-        Example:
-          ponte {service} new-migration -m "publication item: add a summary"
         """,
     )
     @click.option("-m", "--message", required=True, help="What the revision changes.")
@@ -86,6 +85,9 @@ def _database_errors(url: str) -> Iterator[None]:
     except OperationalError as error:
         where = make_url(url).render_as_string(hide_password=True)
         reason = str(error.orig or error).strip().splitlines()[0]
-        raise DatabaseNotReady(f"Cannot reach the database {where}: {reason}") from error
+        raise DatabaseNotReady(
+            f"Cannot reach the database {where}: {reason}. Check DATABASE_URL and that the "
+            "database server is running, then run it again; nothing was changed."
+        ) from error
     except CommandError as error:
         raise DatabaseNotReady(str(error)) from error

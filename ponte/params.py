@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from urllib.parse import unquote_to_bytes
 
 from flask import request
 
 from ponte.problems import ProblemError, invalid_parameter
+
+WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,12}")
 
 
 def query_args(allowed: Collection[str]) -> dict[str, str]:
@@ -28,10 +31,15 @@ def query_args(allowed: Collection[str]) -> dict[str, str]:
 
 
 def int_arg(args: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    """``name`` as a whole number from ``minimum`` to ``maximum``; ``default`` if it is absent.
+
+    A blank value is malformed, not absent (the APIs declare these parameters integers). Only
+    ASCII digits count: ``str.isdigit`` also accepts "²", which ``int`` refuses, and "٣".
+    """
     raw = args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    if not raw.strip().lstrip("+-").isdigit() or len(raw) > 12:
+    if not WHOLE_NUMBER.fullmatch(raw.strip()):
         raise invalid_parameter(name, "must be a whole number")
     value = int(raw)
     if not minimum <= value <= maximum:

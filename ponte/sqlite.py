@@ -24,4 +24,7 @@ def _write_ahead_log(connection: Any, _record: Any) -> None:
         cursor = connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted and overwritten rows are zeroed, not left in free space: an erased case's
+        # personal data and a delivered envelope's body must not stay readable in the file.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()

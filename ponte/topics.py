@@ -1,38 +1,45 @@
 """What the secretariat publishes about: the topics member NGOs asked for in the platform's
-survey (phenomenon, policy, practice), and the kinds of item. Shared by hub and node."""
+survey (phenomenon, policy, practice), and the kinds of item. Shared by hub and node.
+
+The labels are lazy: each page shows them in its language. Feeds, JSON and the command line
+resolve them outside a request or under ``force_locale("en")``, which gives the English.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-TOPIC_GROUPS: Mapping[str, Mapping[str, str]] = {
-    "The phenomenon": {
-        "newest-developments": "Newest developments",
-        "victims-characteristics": "Victims' characteristics",
-        "sectors-and-forms": "Sectors and forms of exploitation",
-        "flows-and-routes": "Flows and routes",
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+
+TOPIC_GROUPS: Mapping[LazyString, Mapping[str, LazyString]] = {
+    _l("The phenomenon"): {
+        "newest-developments": _l("Newest developments"),
+        "victims-characteristics": _l("Victims' characteristics"),
+        "sectors-and-forms": _l("Sectors and forms of exploitation"),
+        "flows-and-routes": _l("Flows and routes"),
     },
-    "Policy": {
-        "programmes": "Programmes and funding",
-        "eu-legislation": "EU legislation",
-        "events": "Events",
-        "international-tools": "International tools",
+    _l("Policy"): {
+        "programmes": _l("Programmes and funding"),
+        "eu-legislation": _l("EU legislation"),
+        "events": _l("Events"),
+        "international-tools": _l("International tools"),
     },
-    "Practice": {
-        "protection-and-assistance": "Protection and assistance",
-        "access-to-justice": "Access to justice",
-        "identification": "Identification",
-        "transnational-assistance": "Transnational assistance",
+    _l("Practice"): {
+        "protection-and-assistance": _l("Protection and assistance"),
+        "access-to-justice": _l("Access to justice"),
+        "identification": _l("Identification"),
+        "transnational-assistance": _l("Transnational assistance"),
     },
 }
-TOPICS: Mapping[str, str] = {
+TOPICS: Mapping[str, LazyString] = {
     code: label for group in TOPIC_GROUPS.values() for code, label in group.items()
 }
-ITEM_KIND_LABELS: Mapping[str, str] = {
-    "newsletter": "Newsletter",
-    "news": "News",
-    "event": "Event",
-    "call_for_partners": "Call for partners",
-    "policy_update": "Policy update",
-    "resource": "Resource",
+ITEM_KIND_LABELS: Mapping[str, LazyString] = {
+    "newsletter": _l("Newsletter"),
+    "news": _l("News"),
+    "event": _l("Event"),
+    "call_for_partners": _l("Call for partners"),
+    "policy_update": _l("Policy update"),
+    "resource": _l("Resource"),
 }

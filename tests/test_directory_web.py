@@ -201,6 +201,17 @@ def test_organisation_page_shows_services_contacts_and_review_flags(app, client)
     assert client.get("/directory/organisations/nope").status_code == 404
 
 
+def test_pages_name_services_countries_and_dates_in_the_reader_s_language(app, client):
+    german = {"Accept-Language": "de"}
+    page = client.get("/directory/?q=shelter", headers=german).get_data(as_text=True)
+    assert "Schutzunterkunft" in page and "Rumänien" in page  # service term, country
+    html = client.get(
+        f"/directory/organisations/{org_id(app, 'Equality Cooperativa Sociale Onlus')}",
+        headers=german,
+    ).get_data(as_text=True)
+    assert "Italien" in html and re.search(r"\d+\. \w+ \d{4}", html)  # "25. November 2026"
+
+
 def test_country_page_lists_who_to_contact(client):
     html = client.get("/directory/countries/RO").get_data(as_text=True)
     assert "National coordinator" in html and "Inter-Ministerial Working Group" in html

@@ -38,6 +38,8 @@ SETTINGS = {
 ATOM = "{http://www.w3.org/2005/Atom}"
 HIDDEN = ("MEMBERS-ONLY-7Q", "DRAFT-ITEM-7Q", "SCHEDULED-LATER-7Q", "RETRACTED-ITEM-7Q")
 PDF = b"%PDF-1.4 a small guide\n"
+# The event's start as English writes it (CLDR puts a narrow no-break space before "PM").
+EVENT_STARTS = re.compile(r"Sunday, March 17, 2030, 5:46\sPM UTC")
 RFC822 = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}$")
 
 
@@ -245,7 +247,7 @@ def test_entries_carry_ids_links_dates_categories_and_authors(client, corpus):
     content = event.content[0]
     assert content.type == "text/html"
     assert "Via Roma 1, Roma" in content.value and "https://meet.example.org/rome" in content.value
-    assert "Sunday 17 March 2030, 17:46 UTC" in content.value  # starts, as text
+    assert EVENT_STARTS.search(content.value)  # starts, as text
     resource = entries[f"tag:localhost,2026:item/{corpus.resource}"]
     assert f"http://localhost/news/{corpus.resource}/file" in resource.content[0].value
     news = entries[f"tag:localhost,2026:item/{corpus.news}"]
@@ -575,7 +577,7 @@ def test_an_item_page_shows_the_item_and_how_to_verify_it(client, corpus):
     assert "<h1>Partners meeting in Rome</h1>" in html
     assert "Contributed by Atina" in html
     assert "Transnational assistance" in html and "Italy" in html and ">Event ·" in html
-    assert "Via Roma 1, Roma" in html and "Sunday 17 March 2030, 17:46 UTC" in html
+    assert "Via Roma 1, Roma" in html and EVENT_STARTS.search(html)
     assert 'href="https://meet.example.org/rome"' in html
     with corpus.app.app_context():
         signature = latest_signed(db.session, corpus.event).document["signature"]
@@ -583,6 +585,17 @@ def test_an_item_page_shows_the_item_and_how_to_verify_it(client, corpus):
     assert "Verify this item" in html
     assert signature in html and fingerprint in html
     assert f"http://localhost/api/v1/publications/{corpus.event}" in html
+
+
+def test_pages_follow_the_reader_s_language_and_feeds_stay_english(client, corpus):
+    french = {"Accept-Language": "fr"}
+    page = client.get(f"/news/{corpus.event}", headers=french).get_data(as_text=True)
+    assert "dimanche 17 mars 2030, 17:46 UTC" in page and "Italie" in page
+    feed = client.get("/feeds/all.atom", headers=french)  # first: it fills the cache
+    [entry] = [e for e in feedparser.parse(feed.data).entries if e.id.endswith(corpus.event)]
+    assert {tag.label for tag in entry.tags} >= {"Event", "Transnational assistance", "Italy"}
+    assert EVENT_STARTS.search(entry.content[0].value)
+    assert "Starts:" in entry.content[0].value
 
 
 def test_an_item_body_is_sanitised_on_its_page(client, corpus):

@@ -35,9 +35,9 @@ def template_skeleton(source: str) -> str:
 
 
 def has_words(text: str) -> bool:
-    text = text.replace(PLACEHOLDER, " ").strip()
-    if not text or text in UNTRANSLATABLE:
-        return False
+    text = text.replace(PLACEHOLDER, " ")
+    for word in sorted(UNTRANSLATABLE, key=len, reverse=True):
+        text = re.sub(rf"\b{re.escape(word)}\b", " ", text)
     return bool(re.search(r"[^\W\d_]{2,}", text))
 
 
