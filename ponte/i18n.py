@@ -56,14 +56,18 @@ def init_i18n(app: Flask) -> None:
     )
 
 
+# English pages write dates and times as Europe does ("25 November 2026, 16:44").
+FORMATS_OF = {"en": "en_GB"}
+
+
 def select_language() -> str:
-    """The chosen language, else the browser's best match, else English."""
-    if not has_request_context():
-        return DEFAULT_LANGUAGE
-    chosen = request.cookies.get(LANGUAGE_COOKIE)
-    if chosen in LANGUAGES:
-        return chosen
-    return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+    """The chosen language, else the browser's best match, else English (as a locale)."""
+    language = DEFAULT_LANGUAGE
+    if has_request_context():
+        chosen = request.cookies.get(LANGUAGE_COOKIE)
+        matched = request.accept_languages.best_match(LANGUAGES)
+        language = chosen if chosen in LANGUAGES else matched or DEFAULT_LANGUAGE
+    return FORMATS_OF.get(language, language)
 
 
 def current_language() -> str:

@@ -4,11 +4,23 @@ language chosen (switcher), else the browser's, with dates, numbers and countrie
 from __future__ import annotations
 
 import ast
+import datetime as dt
+import functools
+import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import flask_babel
 import pytest
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from markupsafe import escape
+
+import hub
+from ponte.i18n import country_name, localised_moment
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIRS = [
@@ -140,3 +152,162 @@ def python_modules() -> list[Path]:
 
 def test_flash_messages_and_form_labels_are_marked_for_translation():
     assert [found for path in python_modules() for found in unmarked_strings(path)] == []
+
+
+# --- the catalogs ----------------------------------------------------------------------------
+
+CATALOGS = ROOT / "ponte" / "translations"
+TRANSLATED = ("fr", "it", "es", "de")
+
+
+@functools.cache
+def extracted_msgids() -> frozenset[str]:
+    """What scripts/translations would extract from the code now."""
+    with (ROOT / "babel.cfg").open(encoding="utf-8") as config:
+        method_map, options_map = parse_mapping_cfg(config)
+    keywords = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
+    found = extract_from_dir(ROOT, method_map, options_map, keywords=keywords)
+    return frozenset(
+        message[2] if isinstance(message[2], str) else message[2][0] for message in found
+    )
+
+
+def read_catalog(language: str):
+    with (CATALOGS / language / "LC_MESSAGES" / "messages.po").open("rb") as file:
+        return read_po(file, locale=language)
+
+
+def test_the_catalog_template_holds_every_marked_string():
+    with (CATALOGS / "messages.pot").open("rb") as file:
+        template = {
+            message.id if isinstance(message.id, str) else message.id[0]
+            for message in read_po(file)
+            if message.id
+        }
+    missing = extracted_msgids() - template
+    assert not missing, (
+        f"run scripts/translations: {len(missing)} new strings, e.g. {sorted(missing)[:5]}"
+    )
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_string_is_translated_in_every_language(language):
+    catalog = read_catalog(language)
+    singular = {
+        message.id if isinstance(message.id, str) else message.id[0]: message
+        for message in catalog
+        if message.id
+    }
+    missing = sorted(extracted_msgids() - set(singular))
+    assert not missing, f"{language}: {len(missing)} strings not in the catalog, e.g. {missing[:5]}"
+    untranslated = [
+        msgid
+        for msgid in extracted_msgids()
+        if singular[msgid].fuzzy
+        or not all(
+            singular[msgid].string
+            if isinstance(singular[msgid].string, tuple)
+            else (singular[msgid].string,)
+        )
+    ]
+    assert not untranslated, (
+        f"{language}: {len(untranslated)} untranslated or fuzzy, e.g. {sorted(untranslated)[:5]}"
+    )
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_translations_keep_every_placeholder(language):
+    problems = [
+        (message.id, errors) for message, errors in read_catalog(language).check() if errors
+    ]
+    assert problems == []
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_the_compiled_catalog_matches_its_source(language):
+    # The .mo files ship in the package; a stale one would show old words.
+    compiled = io.BytesIO()
+    write_mo(compiled, read_catalog(language))
+    shipped = (CATALOGS / language / "LC_MESSAGES" / "messages.mo").read_bytes()
+    assert shipped == compiled.getvalue(), "run scripts/translations compile"
+
+
+# --- the pages in the reader's language ------------------------------------------------------
+
+
+def translation_of(language: str, msgid: str) -> str:
+    string = read_catalog(language)[msgid].string
+    assert string and string != msgid, f"{msgid!r} has no {language} translation"
+    return string
+
+
+@pytest.fixture
+def hub_client(tmp_path):
+    return hub.create_app(tmp_path / "hub").test_client()
+
+
+def page(client, path: str, **headers: str) -> str:
+    response = client.get(path, headers=headers)
+    assert response.status_code == 200, path
+    return response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_the_browsers_language_is_honoured(hub_client, language):
+    html = page(hub_client, "/directory/", **{"Accept-Language": f"{language};q=0.9, en;q=0.5"})
+    assert f'<html lang="{language}">' in html
+    assert escape(translation_of(language, "Find a partner organisation")) in html
+    assert "Find a partner organisation" not in html
+
+
+def test_an_unknown_language_falls_back_to_english(hub_client):
+    html = page(hub_client, "/directory/", **{"Accept-Language": "pt-BR, ja"})
+    assert '<html lang="en">' in html and "Find a partner organisation" in html
+
+
+def test_the_switcher_remembers_the_choice_over_the_browsers_language(hub_client):
+    html = page(hub_client, "/directory/?q=shelter", **{"Accept-Language": "de"})
+    switch = re.search(r'href="(/language/it\?next=[^"]+)"', html).group(1)
+    response = hub_client.get(switch.replace("&amp;", "&"))
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/directory/?q=shelter"
+    again = page(hub_client, "/directory/", **{"Accept-Language": "de"})
+    assert '<html lang="it">' in again  # the cookie wins over Accept-Language
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example"])
+def test_the_switcher_never_sends_anyone_to_another_site(hub_client, target):
+    response = hub_client.get("/language/fr", query_string={"next": target})
+    assert response.headers["Location"] == "/"
+
+
+def test_an_unknown_language_is_not_remembered(hub_client):
+    response = hub_client.get("/language/xx?next=/")
+    assert response.status_code == 303 and "Set-Cookie" not in response.headers
+
+
+def test_html_pages_vary_by_language_for_caches(hub_client):
+    vary = hub_client.get("/directory/").headers["Vary"]
+    assert "Accept-Language" in vary and "Cookie" in vary
+
+
+@pytest.mark.parametrize(
+    ("language", "month", "number", "country"),
+    [
+        ("en", "November", "1,234,567", "Germany"),
+        ("fr", "novembre", "1\u202f234\u202f567", "Allemagne"),
+        ("it", "novembre", "1.234.567", "Germania"),
+        ("es", "noviembre", "1.234.567", "Alemania"),
+        ("de", "November", "1.234.567", "Deutschland"),
+    ],
+)
+def test_dates_numbers_and_countries_follow_the_language(
+    tmp_path, language, month, number, country
+):
+    app = hub.create_app(tmp_path / "hub")
+    moment = dt.datetime(2026, 11, 25, 16, 44, tzinfo=dt.UTC)
+    with app.test_request_context(headers={"Accept-Language": language}):
+        assert localised_moment(moment).startswith("25")
+        assert month in localised_moment(moment) and localised_moment(moment).endswith("16:44 UTC")
+        assert flask_babel.format_number(1234567) == number
+        assert country_name("DE") == country
