@@ -34,6 +34,7 @@ from ponte.serve import serve as serve_app
 from ponte.serve import serve_production
 
 if TYPE_CHECKING:
+    from hub.enrolment import EnrolmentError
     from hub.publishing import ItemFile, PublishingError
     from ponte.config import Settings
     from ponte.config_check import Finding
@@ -271,7 +272,7 @@ def invite(data_dir: Path, organisation_id: str, days: int) -> None:
                 db.session, organisation_id, "cli", lifetime=dt.timedelta(days=days)
             )
         except EnrolmentError as error:
-            raise click.UsageError(error.message) from error
+            raise _enrolment_refused(error, "No invitation was made.") from error
         organisation = issued.invitation.organization.name
         expires = issued.invitation.expires.date().isoformat()
         fingerprint = _hub_fingerprint_if_unlocked()
@@ -281,6 +282,20 @@ def invite(data_dir: Path, organisation_id: str, days: int) -> None:
             f"Hub fingerprint (the node prints the same at `ponte node init`): {fingerprint}"
         )
     click.echo(issued.token)
+
+
+# Where to find the id a command was given, when the hub knows no such thing.
+WHERE_IDS_ARE = {
+    "unknown_organisation": "Find its id with `ponte hub export-hsds`, or on its directory page.",
+    "unknown_invitation": "It is the id `ponte hub invite` printed; /admin/invitations lists them.",
+    "unknown_node": "/admin/nodes lists the member nodes and their ids.",
+}
+
+
+def _enrolment_refused(error: EnrolmentError, outcome: str = "") -> BadInput:
+    """The hub's refusal as an error (exit 2), with where to find the right id if that was it."""
+    parts = (error.message, outcome, WHERE_IDS_ARE.get(error.code, ""))
+    return BadInput(" ".join(part for part in parts if part))
 
 
 def _hub_fingerprint_if_unlocked() -> str | None:
@@ -309,7 +324,7 @@ def revoke_invitation_command(data_dir: Path, invitation_id: str) -> None:
         try:
             invitation = revoke_invitation(db.session, invitation_id, "cli")
         except EnrolmentError as error:
-            raise click.UsageError(error.message) from error
+            raise _enrolment_refused(error) from error
         state = "was already used" if invitation.used_at else "is withdrawn"
     click.echo(f"Invitation {invitation_id} {state}.")
 
@@ -361,7 +376,7 @@ def revoke_node_command(data_dir: Path, node_id: str) -> None:
         try:
             node = node_keys(db.session, node_id)
         except EnrolmentError as error:
-            raise click.UsageError(f"{error.message} Nothing was changed.") from error
+            raise _enrolment_refused(error, "Nothing was changed.") from error
         if node.revoked_at is not None:
             click.echo(f"Node {node_id} was already revoked on {node.revoked_at:%Y-%m-%d}.")
             return
@@ -377,7 +392,7 @@ def revoke_node_command(data_dir: Path, node_id: str) -> None:
 def _unlocked_hub_identity(
     why: str = "revoking a node re-attests its keys as revoked, which needs the hub key",
 ) -> NodeIdentity:
-    """The hub key, or a usage error (exit 2) naming what is missing and ``why`` it is needed."""
+    """The hub key, or an error (exit 2) naming what is missing and ``why`` it is needed."""
     from flask import current_app
 
     from hub.identity import hub_identity
@@ -385,13 +400,13 @@ def _unlocked_hub_identity(
 
     # The config file's passphrase is in the app's config; the environment's is read live.
     if not (current_app.config.get("HUB_PASSPHRASE") or os.environ.get("PONTE_HUB_PASSPHRASE")):
-        raise click.UsageError(
+        raise BadInput(
             f"Set PONTE_HUB_PASSPHRASE to the hub's passphrase: {why}. Nothing was changed."
         )
     try:
         return hub_identity()
     except ProblemError as error:
-        raise click.UsageError(f"{error.detail} Nothing was changed.") from error
+        raise BadInput(f"{error.detail} Nothing was changed.") from error
 
 
 # --- publishing ----------------------------------------------------------------------------
@@ -649,7 +664,10 @@ def retract(data_dir: Path, item_id: str, reason: str, as_email: str | None) -> 
     with hub_context(data_dir):
         item = db.session.get(PublicationItem, item_id)
         if item is None:
-            raise click.UsageError("No item has this id. Nothing was changed.")
+            raise BadInput(
+                "No item has this id. Nothing was changed. It is the id `ponte hub publish` "
+                "printed; /admin/publishing lists the items."
+            )
         identity = _unlocked_hub_identity("a retraction is signed with the hub key")
         try:
             retract_item(db.session, item, reason, _actor(as_email), identity)

@@ -16,6 +16,7 @@ from hub.enrolment import organisation_nodes
 from hub.extensions import db
 from hub.models import Node
 from hub.search_index import search_index
+from ponte.accounts import as_utc
 from ponte.params import int_arg, query_args, text_arg
 from ponte.problems import ProblemError, invalid_parameter
 from protocol import PublicKeyRecord, fingerprint
@@ -120,7 +121,7 @@ def organisation_json(org: Organization) -> dict[str, Any]:
         "review_flags": org.flags,
         "last_verified": org.last_verified.isoformat() if org.last_verified else None,
         "source": org.source,
-        "modified": org.modified.isoformat(),
+        "modified": as_utc(org.modified).isoformat(),  # SQLite reads it back without its zone
         "nodes": [
             {"node_id": node.id, "fingerprint": fingerprint, "active": node.active}
             for node, fingerprint in member_nodes(org.id)

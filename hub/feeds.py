@@ -50,6 +50,7 @@ from hub.news_pages import (
 from hub.oauth import issuer
 from hub.publishing import public_items, publication_version, release_due
 from ponte.accounts import as_utc
+from ponte.i18n import DEFAULT_LANGUAGE, FORMATS_OF
 from ponte.markdown import plain_summary, render_markdown
 from ponte.params import query_args
 from ponte.problems import ProblemError
@@ -200,7 +201,7 @@ def render(feed: Feed, ext: str, base: str, key: tuple[str, str, int]) -> Render
     items = feed.news_filter.select(public_items(db.session))[:FEED_SIZE]
     # Feeds are in English whatever the reader's browser asks for: they are cached and served
     # to every reader alike, and the topic and kind labels are translatable.
-    with force_locale("en"):
+    with force_locale(FORMATS_OF.get(DEFAULT_LANGUAGE, DEFAULT_LANGUAGE)):  # as English pages
         generator = build_feed(feed, ext, base, items)
     body = generator.atom_str(pretty=False) if ext == "atom" else generator.rss_str(pretty=False)
     etag = hashlib.sha256(repr(key).encode()).hexdigest()[:40]

@@ -251,9 +251,9 @@ SCHEMAS: dict[str, Any] = {
             "services": {"type": "array", "items": {"type": "object", "required": ["id", "name"]}},
             "contact_as_printed": {"type": "object"},
             "review_flags": {"type": "array", "items": {"type": "object"}},
-            "last_verified": STRING_OR_NULL,
+            "last_verified": {"type": ["string", "null"], "format": "date"},
             "source": STRING_OR_NULL,
-            "modified": {"type": "string"},
+            "modified": {"type": "string", "format": "date-time"},
             "nodes": {
                 "type": "array",
                 "items": {"type": "object", "required": ["node_id", "fingerprint", "active"]},

@@ -272,9 +272,8 @@ def _misfit(entry: AuditEntry, expected: int, last_hash: str) -> str | None:
     """Why ``entry`` cannot be entry ``expected`` after one whose hash is ``last_hash``."""
     if entry.seq > expected:
         missing = f"{expected}" if entry.seq == expected + 1 else f"{expected} to {entry.seq - 1}"
-        return (
-            f"entry {missing} is missing (deleted): entry {entry.seq} follows entry {expected - 1}"
-        )
+        where = f"follows entry {expected - 1}" if expected > 1 else "is the first"
+        return f"entry {missing} is missing (deleted): entry {entry.seq} {where}"
     if entry.seq < expected:
         return f"entry {entry.seq} does not belong before entry 1 (inserted)"
     computed = entry_hash(

@@ -146,7 +146,10 @@ def unlock_into(app: Flask, data_dir: Path, ask: bool = True) -> None:
     from ponte.secret_input import read_secret
 
     if not is_enrolled(data_dir):
-        click.echo("This node is not enrolled yet: run `ponte node init` to join a hub.")
+        click.echo(
+            "This node is not enrolled yet: run `ponte node init --data-dir "
+            f"{data_dir} --hub URL --invite TOKEN` to join a hub."
+        )
         return
     passphrase = load_settings("node")["PASSPHRASE"]
     if not passphrase and ask:
@@ -189,7 +192,7 @@ def init(data_dir: Path, hub_url: str, invitation: str) -> None:
     try:
         enrolment, identity = init_node(data_dir, hub_url, invitation, passphrase)
     except EnrolmentFailed as error:
-        raise hub_failure(error, "The node was not enrolled.") from error
+        raise hub_failure(error, "No keys were written.") from error
     click.echo(f"Node {enrolment.node_id} enrolled for {enrolment.organisation_name}.")
     click.echo(f"Hub fingerprint:  {fingerprint(enrolment.hub_record)}")
     click.echo(f"Node fingerprint: {own_fingerprint(identity)}")
@@ -294,8 +297,10 @@ def unlocked_app(data_dir: Path) -> Flask:
     app = create_app(data_dir)
     unlock_into(app, data_dir)
     if EXTENSION_KEY not in app.extensions:  # enrolled, but its keystore is gone
-        raise BadInput(f"{data_dir} has an enrolment but no keystore: restore the data dir "
-                       "from a backup (`ponte node restore`).")  # fmt: skip
+        raise BadInput(
+            f"{data_dir} has an enrolment but no keystore: restore the data dir from a "
+            "backup (`ponte node restore`)."
+        )
     return app
 
 

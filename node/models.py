@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -35,7 +36,7 @@ class User(UserMixin, Base):
     """A person working at this NGO: a caseworker, or a node admin who also manages the node."""
 
     __tablename__ = "user_account"  # "user" is a reserved word in PostgreSQL
-    roles: ClassVar[dict[str, str]] = {"caseworker": "Caseworker", "admin": "Node admin"}
+    roles: ClassVar[dict[str, Any]] = {"caseworker": _l("Caseworker"), "admin": _l("Node admin")}
 
 
 class UserSession(SessionMixin, Base):

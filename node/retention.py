@@ -321,8 +321,8 @@ def purge_if_due(
     try:
         state = session.get(SyncState, 1)
         last = state.retention_run_at if state is not None else None
-        if last is not None and now - _utc(last) < RUN_EVERY:
-            return None
+        if last is not None and dt.timedelta(0) <= now - _utc(last) < RUN_EVERY:
+            return None  # (a last run in the future: the clock was set back; run now)
         report = purge(session, retention_days(config), now=now)
         state = session.get(SyncState, 1) or SyncState(id=1, inbox_after=0, notices_after=0)
         state.retention_run_at = now

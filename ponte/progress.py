@@ -57,8 +57,7 @@ def _progress(
 @contextmanager
 def progress_bar(description: str, stream: TextIO | None = None) -> Iterator[Counted]:
     """A bar for work that counts, as a ``(done, total)`` callback (a no-op off a terminal)."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())  # fmt: skip
+    columns = (_description(), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with _progress(description, columns, stream) as shown:
         if shown is None:
             yield lambda _done, _total: None
@@ -67,8 +66,12 @@ def progress_bar(description: str, stream: TextIO | None = None) -> Iterator[Cou
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
+def _description() -> TextColumn:
+    return TextColumn("{task.description}", markup=False)  # a path may hold [brackets]
+
+
 def _spinner_columns() -> tuple[ProgressColumn, ...]:
-    return (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    return (SpinnerColumn(), _description(), TimeElapsedColumn())
 
 
 @contextmanager
@@ -96,8 +99,7 @@ def steps(description: str, stream: TextIO | None = None) -> Iterator[Described]
         progress, task = shown
 
         def report(step: str) -> None:
-            # Through rich's console, which prints above the spinner (markup off: a path
-            # may hold [brackets]).
+            # Through rich's console, which prints above the spinner.
             progress.console.print(f"{step}...", markup=False, highlight=False, soft_wrap=True)
             progress.update(task, description=step)
 

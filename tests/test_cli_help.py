@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from ponte.cli import main
-from ponte.progress import progress_bar, spinner
+from ponte.progress import progress_bar, spinner, steps
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,6 +178,14 @@ class Terminal(io.StringIO):
         return True
 
 
+def test_off_a_terminal_steps_are_plain_lines():
+    log = io.StringIO()
+    with steps("Backing up the hub", log) as report, spinner("Syncing", log) as show:
+        report("Copying the database")
+        show("Receiving")
+    assert log.getvalue() == "Copying the database...\n"
+
+
 def test_at_a_terminal_bars_and_spinners_draw_on_the_stream(monkeypatch):
     monkeypatch.delenv("TERM", raising=False)
     terminal = Terminal()
@@ -185,9 +193,12 @@ def test_at_a_terminal_bars_and_spinners_draw_on_the_stream(monkeypatch):
         progress(500, 1000)
     with spinner("Syncing with the hub", terminal) as show:
         show("Receiving")
+    with steps("Backing up the hub", terminal) as report:
+        report("Copying the database [hub.sqlite3]")
     drawn = terminal.getvalue()
     assert "Indexing organisations" in drawn and "500/1000" in drawn
     assert "Syncing with the hub" in drawn or "Receiving" in drawn
+    assert "Copying the database [hub.sqlite3]...\n" in drawn  # the step stays as a line
     dumb = Terminal()
     monkeypatch.setenv("TERM", "dumb")
     with progress_bar("Indexing organisations", dumb) as progress:
@@ -239,7 +250,7 @@ def test_joining_a_hub_that_does_not_answer_exits_1_and_changes_nothing(tmp_path
     result = CliRunner().invoke(main, args, env={"PONTE_PASSPHRASE": "a long test passphrase"})
     assert result.exit_code == 1, result.output
     assert f"Cannot reach the hub at {hub_url}" in result.output
-    assert "The node was not enrolled." in result.output
+    assert "No keys were written." in result.output
     assert "run the command again" in result.output
     assert not (data_dir / "keystore.json").exists()
 

@@ -38,8 +38,8 @@ SETTINGS = {
 ATOM = "{http://www.w3.org/2005/Atom}"
 HIDDEN = ("MEMBERS-ONLY-7Q", "DRAFT-ITEM-7Q", "SCHEDULED-LATER-7Q", "RETRACTED-ITEM-7Q")
 PDF = b"%PDF-1.4 a small guide\n"
-# The event's start as English writes it (CLDR puts a narrow no-break space before "PM").
-EVENT_STARTS = re.compile(r"Sunday, March 17, 2030, 5:46\sPM UTC")
+# The event's start as English pages and the feeds write it.
+EVENT_STARTS = re.compile(r"Sunday, 17 March 2030, 17:46 UTC")
 RFC822 = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}$")
 
 

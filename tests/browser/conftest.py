@@ -22,6 +22,7 @@ from typing import Any
 
 import pyotp
 import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from ponte.demo import (
     DEMO_MEMBERS,
@@ -35,6 +36,7 @@ from ponte.demo import (
     wait_ready,
 )
 from tests.conftest import free_port
+from tests.test_production import database_env
 
 BROWSER_TESTS = Path(__file__).resolve().parent
 ROOT = BROWSER_TESTS.parent.parent
@@ -119,28 +121,31 @@ def _add_account(service: Service, email: str, role: str | None = None) -> Accou
     return Account(email, totp_secret=secret.group(1) if secret else None)
 
 
+def _configured(request: pytest.FixtureRequest, service: Service) -> Service:
+    """Nodes sync every half second; on the suite's PostgreSQL run, each service (and each
+    command run on its data dir) has a PostgreSQL database of its own."""
+    env = {**service.env, "PONTE_NODE_SYNC_INTERVAL": SYNC_INTERVAL}
+    env |= database_env(request, "browser_" + service.data_dir.name.replace("-", "_"))
+    return replace(service, env=env)
+
+
 @pytest.fixture(scope="session")
-def site(tmp_path_factory) -> Iterator[Site]:
+def site(request, tmp_path_factory) -> Iterator[Site]:
     base = tmp_path_factory.mktemp("browser-site")
     logs = ARTIFACTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    hub, node_a, node_b = (
-        replace(service, env={**service.env, "PONTE_NODE_SYNC_INTERVAL": SYNC_INTERVAL})
-        for service in demo_services(base, 0)
-    )
+    hub, node_a, node_b = (_configured(request, s) for s in demo_services(base, 0))
     with ExitStack() as stack:  # stops the nodes first, the hub last
         run_step(ponte_command("hub", "seed", "--data-dir", str(hub.data_dir)), hub.env, "seed")
         hub = _start(hub, logs, stack)
-        nodes = []
         for node in (node_a, node_b):
             enrol_member(hub, node)  # `ponte hub invite` and `ponte node init`, for real
-            nodes.append(node)
         accounts = (
             _add_account(hub, "secretariat@example.org"),
-            _add_account(nodes[0], "caseworker@node-a.example.org"),
-            _add_account(nodes[1], "admin@node-b.example.org", "admin"),
+            _add_account(node_a, "caseworker@node-a.example.org"),
+            _add_account(node_b, "admin@node-b.example.org", "admin"),
         )
-        node_a, node_b = (_start(node, logs, stack) for node in nodes)
+        node_a, node_b = _start(node_a, logs, stack), _start(node_b, logs, stack)
         yield Site(hub, node_a, node_b, *accounts)
 
 
@@ -148,14 +153,12 @@ def site(tmp_path_factory) -> Iterator[Site]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         reason = f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         # launch() gives every run a fresh, temporary user-data dir of its own.
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -164,12 +167,12 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def new_page(browser) -> Iterator[Callable[[], Any]]:
+def new_page(browser: Browser) -> Iterator[Callable[[], Page]]:
     """Pages for separate people: each has its own context (its own cookies), as hub and
     nodes share the host 127.0.0.1 and cookies do not tell ports apart."""
-    contexts: list[Any] = []
+    contexts: list[BrowserContext] = []
 
-    def open_page() -> Any:
+    def open_page() -> Page:
         context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
         context.set_default_timeout(10_000)
         contexts.append(context)
@@ -199,7 +202,7 @@ class Axe:
     source: str
     checked: set[str] = field(default_factory=set)
 
-    def violations(self, page: Any) -> list[dict[str, Any]]:
+    def violations(self, page: Page) -> list[dict[str, Any]]:
         """axe-core's serious and critical WCAG 2.1 A/AA violations on ``page`` as it is now.
         Evaluated, not added as a <script>: the pages' CSP allows no inline scripts."""
         if not page.evaluate("typeof window.axe !== 'undefined'"):
@@ -237,14 +240,14 @@ class Steps:
     folder: Path
     count: int = 0
 
-    def check(self, page: Any, name: str) -> list[str]:
+    def check(self, page: Page, name: str) -> list[str]:
         """Screenshot ``page`` and return what axe-core found serious or critical on it."""
         self.count += 1
         page.screenshot(path=self.folder / f"{self.count:02d}-{name}.png", full_page=True)
         violations = self.axe.violations(page)
         return [describe_violations(page.url, violations)] if violations else []
 
-    def __call__(self, page: Any, name: str) -> None:
+    def __call__(self, page: Page, name: str) -> None:
         failures = self.check(page, name)
         assert not failures, failures[0]
 
