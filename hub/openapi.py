@@ -481,7 +481,7 @@ RELAY_PATHS: dict[str, Any] = {
                                     "type": "array",
                                     "minItems": 1,
                                     "maxItems": 100,
-                                    "items": {"type": "string", "minLength": 22, "maxLength": 22},
+                                    "items": {"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"},
                                 }
                             },
                         }

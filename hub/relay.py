@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from directory.models import utcnow
@@ -76,6 +77,7 @@ def queue_hub_envelope(session: Session, wire: bytes) -> RelayMessage:
 
 
 def _queue(session: Session, header: Header, wire: bytes, digest: str) -> RelayMessage:
+    _seqs_in_order(session, RelayMessage.__tablename__, [header.recipient])
     message = RelayMessage(
         message_id=b64url_encode(header.message_id),
         sender=header.sender,
@@ -127,6 +129,7 @@ def acknowledge(
             RelayMessage.message_id.in_(message_ids),
         )
     ).all()
+    _seqs_in_order(session, RelayNotice.__tablename__, _told(found))
     now = utcnow()
     for message in found:
         _settle(session, message, "delivered", now)
@@ -136,7 +139,14 @@ def acknowledge(
     return sorted(done), sorted(set(message_ids) - done)
 
 
+def _told(messages: Iterable[RelayMessage]) -> list[str]:
+    """The senders that :func:`_settle` writes a notice for."""
+    return [message.sender for message in messages if message.sender != HUB_NODE_ID]
+
+
 def _settle(session: Session, message: RelayMessage, status: str, at: dt.datetime) -> None:
+    """Settle a message and write its sender's notice; the caller has called
+    :func:`_seqs_in_order` for the senders first."""
     message.state, message.wire, message.settled_at = status, None, at
     if message.sender == HUB_NODE_ID:
         return  # the hub's own deliveries: nobody reads notices for them
@@ -157,6 +167,7 @@ def expire_due(session: Session, now: int | None = None) -> int:
     due = session.scalars(
         select(RelayMessage).where(RelayMessage.state == "queued", RelayMessage.expires <= now)
     ).all()
+    _seqs_in_order(session, RelayNotice.__tablename__, _told(due))
     at = utcnow()
     for message in due:
         _settle(session, message, "expired", at)
@@ -169,6 +180,27 @@ def expire_due(session: Session, now: int | None = None) -> int:
         session.commit()
     count_settled("expired", len(due))
     return len(due)
+
+
+def _seqs_in_order(session: Session, table: str, readers: Iterable[str]) -> None:
+    """Before rows of ``table`` are added for these nodes (an envelope's recipient, a notice's
+    sender), make sure that rows for one node become visible in the order of their seqs.
+
+    A node reads its inbox and its notices with ``seq > after`` and moves ``after`` to the last
+    seq it saw. On PostgreSQL two transactions can take seqs 11 and 12 for one node and commit
+    12 first: a node reading between the two commits moves past 11 and never sees it (an
+    envelope then waits unread until it expires; a notice is never read). A transaction-scoped
+    advisory lock per (table, node), taken before the row's seq is drawn (at the flush), makes
+    the writers for one node commit one after the other; writers for other nodes go on. The
+    locks of one call are taken in sorted order, so that two writers never hold one each while
+    waiting for the other. SQLite has one writer at a time anyway.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for reader in sorted(set(readers)):
+        digest = hashlib.sha256(f"{table}\0{reader}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)  # the lock's bigint key
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def notices(session: Session, node: Node, after: int, limit: int) -> list[RelayNotice]:

@@ -29,6 +29,7 @@ csrf.exempt(blueprint)
 
 MAX_WIRE = MAX_ENVELOPE_BUCKET + 2048  # largest body plus header and framing
 BLOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+MESSAGE_ID = BLOB_ID  # both are 16 bytes in base64url
 PAGE = {"after": (0, 0, 2**62), "limit": (50, 1, relay.INBOX_LIMIT)}
 
 
@@ -96,7 +97,8 @@ def ack() -> Response:
     if not (
         isinstance(ids, list)
         and 0 < len(ids) <= relay.INBOX_LIMIT
-        and all(isinstance(i, str) and len(i) == 22 for i in ids)
+        # Checked before any query: PostgreSQL refuses a NUL in a text parameter outright.
+        and all(isinstance(i, str) and MESSAGE_ID.fullmatch(i) for i in ids)
     ):
         raise invalid_parameter("ids", "give 1 to 100 message ids (base64url, 22 characters)")
     done, unknown = relay.acknowledge(db.session, g.node, ids)

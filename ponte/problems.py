@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 PROBLEM_TYPE = "application/problem+json"
@@ -53,7 +53,16 @@ def _unexpected(error: Exception) -> Response:
     return problem(500, InternalServerError().name, "Something went wrong on our side.")
 
 
+def _refuse_nul_in_url() -> None:
+    """No view can use a NUL (%00) in a path or query parameter, and PostgreSQL refuses one in
+    any text value outright: refused here, it cannot reach a query and become a 500."""
+    query = request.args.items(multi=True)
+    if "\x00" in request.path or any("\x00" in key + value for key, value in query):
+        raise ProblemError(400, "Invalid URL", "A URL must not contain a NUL character (%00).")
+
+
 def register_problem_handlers(app: Flask) -> None:
+    app.before_request(_refuse_nul_in_url)
     app.register_error_handler(ProblemError, _problem_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

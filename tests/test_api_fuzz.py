@@ -57,6 +57,7 @@ from hub.identity import hub_identity
 from hub.oauth import SCOPES
 from hub.openapi import SCHEMAS, openapi_document
 from hub.search_index import search_index
+from node.oauth_client import ASSERTION_TYPE, assertion_claims, sign_claims
 from protocol import NodeIdentity, enrolment_proof, seal
 from tests.test_feeds import SETTINGS, build_corpus
 from tests.test_hsds import OPENAPI as HSDS_OPENAPI
@@ -122,6 +123,7 @@ HSDS_OPERATIONS = _operations(_hsds_document())
 @dataclass
 class FuzzedHub:
     app: Any
+    member: NodeIdentity
     node_id: str
     organisation_id: str
     tokens: dict[str, dict[str, str]]  # Authorization headers by scope
@@ -209,6 +211,7 @@ def hub(tmp_path_factory, request) -> Iterator[FuzzedHub]:
         known[f"/hsds/{plural}/{{id}}"] = known[f"/{plural}/{{id}}"] = {"id": object_id}
     fuzzed = FuzzedHub(
         app=app,
+        member=member,
         node_id=member.node_id,
         organisation_id=organisations[0],
         tokens={scope: bearer(app, member, scope) for scope in SCOPES},
@@ -483,3 +486,52 @@ def test_malformed_whole_numbers_are_a_400_naming_the_parameter(hub, url):
     assert response.status_code == 400, response.get_data(as_text=True)[:300]
     name = url.split("?")[1].split("=")[0]
     assert response.get_json()["invalid_params"][0]["name"] == name
+
+
+def _nul_urls(document: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(method, path, url) with a NUL in one path or query parameter at a time."""
+    for method, path in _operations(document):
+        operation = document["paths"][path][method.lower()]
+        parameters = operation.get("parameters", [])
+        names = [p["name"] for p in parameters if p["in"] == "path"]
+        for name in names:
+            yield method, path, path.replace(f"{{{name}}}", "a%00b")
+        plain = path
+        for name in names:
+            plain = plain.replace(f"{{{name}}}", "x")
+        for parameter in parameters:
+            if parameter["in"] == "query":
+                yield method, path, f"{plain}?{parameter['name']}=a%00b"
+
+
+@pytest.mark.parametrize(("method", "path", "url"), list(_nul_urls(openapi_document())))
+def test_a_nul_in_a_url_is_a_4xx(hub, method, path, url):
+    """PostgreSQL refuses a NUL in a text value outright (a 500 if it reaches a query)."""
+    requirements = openapi_document()["paths"][path][method.lower()].get("security", [])
+    scopes = [scope for one in requirements for scope in one.get("bearer", [])]
+    headers = hub.tokens[scopes[0]] if scopes else {}
+    response = hub.app.test_client().open(url, method=method, headers=headers)
+    assert 400 <= response.status_code < 500, (url, response.get_data(as_text=True)[:300])
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"iss": "node\x00", "sub": "node\x00"},  # looked up before the signature is checked
+        {"iss": 7, "sub": 7},
+        {"iss": ["node-fuzzed"], "sub": ["node-fuzzed"]},
+        {"jti": "jti\x00"},  # stored once the signature verifies
+        {"jti": 7},
+    ],
+)
+def test_an_assertion_naming_what_no_node_can_be_is_an_oauth_error(hub, claims):
+    claims = {**assertion_claims(hub.member, "http://localhost/oauth/token"), **claims}
+    form = {
+        "grant_type": "client_credentials",
+        "scope": "relay",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": sign_claims(hub.member, claims),
+    }
+    response = hub.app.test_client().post("/oauth/token", data=form)
+    assert response.status_code in (400, 401), response.get_data(as_text=True)[:300]
+    assert response.get_json()["error"] in ("invalid_client", "invalid_request")

@@ -25,7 +25,12 @@ SHELL_OPERATORS = {">", ">>", "|", "&&", ";"}  # what follows is the shell's, no
 BAR_TEXT = ("━", "Importing organisations", "Indexing organisations")
 
 
-def walk(command: click.Command, path: tuple[str, ...] = ("ponte",)) -> Iterator[tuple]:
+CommandPath = tuple[str, ...]
+
+
+def walk(
+    command: click.Command, path: CommandPath = ("ponte",)
+) -> Iterator[tuple[CommandPath, click.Command]]:
     """Every command under ``command`` (hidden ones too), as (path, command)."""
     yield path, command
     if isinstance(command, click.Group):
@@ -47,8 +52,10 @@ def examples_in(help_text: str) -> list[str]:
     """The example command lines under "Example:"/"Examples:", continuation lines joined,
     comment lines left out."""
     lines = help_text.splitlines()
-    start = next(i for i, line in enumerate(lines) if re.fullmatch(r"\s*Examples?:", line))
-    block = []
+    headings = [i for i, line in enumerate(lines) if re.fullmatch(r"\s*Examples?:", line)]
+    if not headings:
+        return []
+    start, block = headings[0], []
     for line in lines[start + 1 :]:
         if not line.strip():
             break

@@ -17,6 +17,7 @@ import os
 import random
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -27,26 +28,27 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from directory.catalogue import import_directory
 from directory.models import Organization, Service
 from hub import create_app as create_hub_app
+from hub.enrolment import create_invitation, redeem_invitation
 from hub.extensions import db as hub_db
 from hub.identity import hub_identity
 from hub.models import Node
+from hub.relay import accept_envelope, acknowledge, inbox, notices
 from hub.search_index import search_index
 from node.extensions import db
 from node.models import CaseEvent, OutboxItem, Referral
 from ponte.demo import ponte_command
+from protocol import Envelope, Kind, NodeIdentity, b64url_encode, enrolment_proof, seal
 from tests.conftest import POSTGRES_MODE, free_port, wait_for
 from tests.postgres import PostgresServer
 from tests.test_enrolment import HUB_SETTINGS, PASSPHRASE, LiveHub
 from tests.test_referral_proofs import outside_engine, queue_referrals
-from tests.test_referrals import TestNode, make_node
-
-pytestmark = pytest.mark.slow
+from tests.test_referrals import TestNode, example, make_node
 
 PER_NODE = 250  # referrals each node sends the other: 500 in a burst
 SETTLE_TIMEOUT = 150.0  # the first retry after a failed post waits node.sync.BACKOFF_BASE
@@ -365,9 +367,7 @@ def assert_exactly_once(hub: HubProcess, run: Burst, report: Callable[[str], Non
         with sender.app.app_context():
             sent_cases = select(Referral.status).where(Referral.role == "sender")
             assert set(db.session.scalars(sent_cases)) == {"delivered"}
-            states = Counter(
-                db.session.execute(select(OutboxItem.kind, OutboxItem.state)).all()
-            )
+            states = Counter(db.session.execute(select(OutboxItem.kind, OutboxItem.state)).all())
         # Its referrals, and one receipt per referral it received; all confirmed delivered.
         assert states == {("referral", "delivered"): len(ids), ("receipt", "delivered"): len(ids)}
     inbox = [
@@ -414,6 +414,7 @@ def wait_for_some_relayed(hub: HubProcess, run: Burst, at_least: int) -> int:
 # -- 1. the hub SIGKILLed mid-burst ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_hub_killed_mid_burst_loses_and_doubles_no_referral(
     hub_process, sync_loops, tmp_path, report
 ):
@@ -451,6 +452,7 @@ def kill_mid_sync(loop: SyncLoop, rng: random.Random, total: int) -> bool:
     return before < after < total
 
 
+@pytest.mark.slow
 def test_node_syncs_killed_mid_sync_lose_and_double_no_referral(
     hub_process, sync_loops, tmp_path, report
 ):
@@ -485,6 +487,7 @@ def hub_on_postgres(postgres: PostgresServer, tmp_path) -> Iterator[HubProcess]:
         hub_db.engine.dispose()
 
 
+@pytest.mark.slow
 def test_postgresql_restarted_mid_burst_loses_and_doubles_no_referral(
     hub_on_postgres, postgres, sync_loops, tmp_path, report
 ):
@@ -503,3 +506,122 @@ def test_postgresql_restarted_mid_burst_loses_and_doubles_no_referral(
     report(f"PostgreSQL restart{nodes_too}: {before} of {run.total} referrals relayed "
            f"before it; settled {took:.1f} s later")  # fmt: skip
     assert_exactly_once(hub, run, report)
+
+
+# -- 4. seqs become visible in order (PostgreSQL, the relay's functions) ----------------------
+# A node reads its inbox and its notices with ``seq > after`` and moves ``after`` on. Two
+# writers for one node at once (two partners posting to it; two partners acknowledging its
+# envelopes) must not let a reader see the later seq before the earlier one is committed:
+# the reader would move past the earlier one for good (hub.relay._seqs_in_order).
+
+
+@dataclass
+class Relay:
+    app: Flask
+
+    def wire(self, sender: NodeIdentity, recipient: NodeIdentity) -> bytes:
+        return seal(sender, recipient.public_record(), Kind.REFERRAL, example()).to_wire()
+
+
+@pytest.fixture
+def relay_on_postgres(postgres: PostgresServer, tmp_path) -> Iterator[tuple[Relay, list]]:
+    """A hub app on a fresh PostgreSQL database with four enrolled nodes' identities."""
+    database = postgres.database(f"order_{uuid.uuid4().hex[:12]}")
+    app = create_hub_app(tmp_path / "hub", {**HUB_SETTINGS, "SQLALCHEMY_DATABASE_URI": database})
+    identities = [NodeIdentity.generate(f"node-order-{name}") for name in "abcd"]
+    with app.app_context():
+        for identity in identities:
+            organisation = f"org-{identity.node_id}"
+            hub_db.session.add(Organization(id=organisation, name=organisation, kind="ngo",
+                                            country="IT"))  # fmt: skip
+            hub_db.session.commit()
+            token = create_invitation(hub_db.session, organisation, "test").token
+            record, proof = identity.public_record().to_dict(), enrolment_proof(identity, token)
+            redeem_invitation(hub_db.session, hub_identity(), token, record, proof)
+    yield Relay(app), identities
+    with app.app_context():
+        hub_db.engine.dispose()
+
+
+def node_row(session, identity: NodeIdentity) -> Node:
+    return session.get(Node, identity.node_id)
+
+
+def read_across_two_writers(
+    app: Flask,
+    first: Callable[[object], object],
+    second: Callable[[object], object],
+    read: Callable[[object, int], list[tuple[int, str]]],
+) -> list[str]:
+    """``first`` writes and stops after its flush (its seqs drawn, not committed); ``second``
+    then has a second to write and commit; a reader with a cursor reads, and reads again after
+    ``first`` committed. The ids the reader saw."""
+    drawn, release = threading.Event(), threading.Event()
+
+    def held() -> None:
+        with app.app_context():
+            session = hub_db.session()
+
+            @event.listens_for(session, "after_flush_postexec")
+            def hold(*_: object) -> None:
+                drawn.set()
+                release.wait(10)
+
+            first(session)
+
+    def free() -> None:
+        with app.app_context():
+            second(hub_db.session())
+
+    one, two = threading.Thread(target=held), threading.Thread(target=free)
+    one.start()
+    assert drawn.wait(10), "the first writer never flushed"
+    two.start()
+    two.join(1.0)  # done by now, unless it waits for the first writer
+    with app.app_context():
+        seen = read(hub_db.session(), 0)
+    release.set()
+    one.join(10)
+    two.join(10)
+    cursor = max((seq for seq, _ in seen), default=0)
+    with app.app_context():
+        seen += read(hub_db.session(), cursor)
+    return sorted(message_id for _, message_id in seen)
+
+
+def message_id(wire: bytes) -> str:
+    return b64url_encode(Envelope.from_wire(wire).header.message_id)
+
+
+def test_two_partners_posting_to_a_node_at_once_cannot_make_it_skip_one(relay_on_postgres):
+    relay, (a, c, b, _) = relay_on_postgres
+    wires = {a: relay.wire(a, b), c: relay.wire(c, b)}
+
+    def post(sender: NodeIdentity) -> Callable[[object], object]:
+        return lambda session: accept_envelope(session, node_row(session, sender), wires[sender])
+
+    def inbox_of_b(session, after: int) -> list[tuple[int, str]]:
+        return [(m.seq, m.message_id) for m in inbox(session, node_row(session, b), after, 50)]
+
+    seen = read_across_two_writers(relay.app, post(a), post(c), inbox_of_b)
+    assert seen == sorted(map(message_id, wires.values()))
+
+
+def test_two_partners_acknowledging_at_once_cannot_make_the_sender_skip_a_notice(
+    relay_on_postgres,
+):
+    relay, (a, b, c, _) = relay_on_postgres
+    wires = {b: relay.wire(a, b), c: relay.wire(a, c)}
+    with relay.app.app_context():
+        for wire in wires.values():
+            accept_envelope(hub_db.session, node_row(hub_db.session, a), wire)
+
+    def ack(recipient: NodeIdentity) -> Callable[[object], object]:
+        ids = [message_id(wires[recipient])]
+        return lambda session: acknowledge(session, node_row(session, recipient), ids)
+
+    def notices_of_a(session, after: int) -> list[tuple[int, str]]:
+        return [(n.seq, n.message_id) for n in notices(session, node_row(session, a), after, 50)]
+
+    seen = read_across_two_writers(relay.app, ack(b), ack(c), notices_of_a)
+    assert seen == sorted(map(message_id, wires.values()))
