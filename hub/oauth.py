@@ -64,6 +64,7 @@ from ponte.csrf import csrf
 from protocol import PublicKeyRecord
 from protocol.canonical import b64url_encode
 from protocol.errors import ProtocolError
+from protocol.keys import NODE_ID_PATTERN
 
 SCOPES = ("relay", "directory:write", "feeds:read", "contribute")
 GRANT_TYPE = "client_credentials"
@@ -203,7 +204,11 @@ class NodeToken(TokenMixin):
         return self.row.revoked
 
 
-def _query_client(client_id: str) -> NodeClient | None:
+def _query_client(client_id: object) -> NodeClient | None:
+    # The id comes from the assertion's claims before its signature is checked: whatever is
+    # not a node id names no client (and a NUL would make PostgreSQL fail the lookup).
+    if not isinstance(client_id, str) or not NODE_ID_PATTERN.fullmatch(client_id):
+        return None
     node = db.session.get(Node, client_id)
     return NodeClient(node) if node is not None else None
 
@@ -258,6 +263,8 @@ class NodeAssertion(JWTBearerClientAssertion):
         if claims["exp"] > now + MAX_ASSERTION_LIFETIME:
             raise _refuse(f"exp is more than {MAX_ASSERTION_LIFETIME} seconds ahead.")
         jti = claims["jti"]
+        if not isinstance(jti, str) or "\x00" in jti:  # PostgreSQL cannot store a NUL
+            raise _refuse("jti must be a string without NUL characters.")
         if len(jti) > MAX_JTI_LENGTH:
             raise _refuse(f"jti is longer than {MAX_JTI_LENGTH} characters.")
         if not self.validate_jti(claims, jti):

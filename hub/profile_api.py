@@ -72,6 +72,8 @@ def update_profile(organisation_id: str) -> Response:
         raise _not_yours()
     document = json_body(DOCUMENT_FIELDS)
     update = _verified(node, document)
+    if (field := _field_with_nul(update.changes, "changes")) is not None:
+        raise _invalid(field, "must not contain NUL characters")  # PostgreSQL cannot store one
     if update.organisation_id != organisation_id:
         raise _not_yours()
     _check_fresh(node, update.submitted_at)
@@ -100,6 +102,19 @@ def _verified(node: Node, document: dict[str, object]) -> ProfileUpdate:
         raise _invalid(error.field, error.problem) from error
     except ProtocolError as error:
         raise _invalid("statement", str(error)) from error
+
+
+def _field_with_nul(value: object, path: str) -> str | None:
+    """The dotted path (as protocol/fields.py names fields) of the first text holding a NUL."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        parts = ((f"{path}.{name}", part) for name, part in value.items())
+    elif isinstance(value, list):
+        parts = ((f"{path}[{index}]", part) for index, part in enumerate(value))
+    else:
+        return None
+    return next((found for at, part in parts if (found := _field_with_nul(part, at))), None)
 
 
 def _check_fresh(node: Node, submitted_at: int) -> None:

@@ -9,7 +9,8 @@ calls ``run_environment``); revision ids are ``<service>_<NNNN>``. Starting an a
   replaying every migration for each of the hundreds of apps the tests build);
 - at the newest revision: nothing;
 - Ponte's tables but no revision (a database made by a Ponte from before migrations): adopt
-  it, once: create the tables it lacks and stamp it;
+  it, once: create the tables it lacks and stamp it (its schema is the first revision's;
+  once newer revisions exist, ``upgrade-db`` adopts it and then upgrades it);
 - an older revision, or one this Ponte does not know: refuse to start (``DatabaseNotReady``)
   and name the command that upgrades it, ``ponte <service> upgrade-db``.
 """
@@ -32,6 +33,7 @@ import click
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask, current_app
@@ -272,12 +274,39 @@ def _stamp(connection: sa.Connection, scripts: ScriptDirectory, revision: str) -
 def _adopt(connection: sa.Connection, metadata: sa.MetaData, scripts: ScriptDirectory) -> None:
     """Take over a database a Ponte from before migrations made with ``create_all``: its
     schema is the first revision's. While that is also the newest, the models describe it,
-    and the tables an even older Ponte did not have yet are created from them."""
+    and the tables an even older Ponte did not have yet are created from them. Once newer
+    revisions exist the models describe the newest schema instead: the first revision
+    itself creates what is missing, and the upgrade that follows does the rest."""
     baseline = scripts.get_base()
     assert baseline is not None
     if baseline == scripts.get_current_head():
         metadata.create_all(connection)
+    else:
+        _create_missing(connection, scripts, baseline)
     _stamp(connection, scripts, baseline)
+
+
+def _create_missing(connection: sa.Connection, scripts: ScriptDirectory, revision: str) -> None:
+    """Run ``revision`` (the first, which creates tables and their indexes, nothing else),
+    leaving out the tables the database already has."""
+    script = scripts.get_revision(revision)
+    assert script is not None
+    existing = set(sa.inspect(connection).get_table_names())
+    context = MigrationContext.configure(connection)
+    impl = context.impl  # this context's own: what the revision's operations execute with
+    create_table, create_index = impl.create_table, impl.create_index
+
+    def table_if_missing(table: sa.Table, **kw: Any) -> None:
+        if table.name not in existing:
+            create_table(table, **kw)
+
+    def index_if_missing(index: sa.Index, **kw: Any) -> None:
+        if index.table is None or index.table.name not in existing:
+            create_index(index, **kw)
+
+    impl.create_table, impl.create_index = table_if_missing, index_if_missing  # type: ignore[method-assign]
+    with Operations.context(context):
+        script.module.upgrade()
 
 
 def _known(scripts: ScriptDirectory) -> set[str]:

@@ -59,6 +59,7 @@ from hub.openapi import SCHEMAS, openapi_document
 from hub.search_index import search_index
 from node.oauth_client import ASSERTION_TYPE, assertion_claims, sign_claims
 from protocol import NodeIdentity, enrolment_proof, seal
+from protocol.profile import profile_update
 from tests.test_feeds import SETTINGS, build_corpus
 from tests.test_hsds import OPENAPI as HSDS_OPENAPI
 from tests.test_hsds import SPEC_DIR as HSDS_DIR
@@ -535,3 +536,26 @@ def test_an_assertion_naming_what_no_node_can_be_is_an_oauth_error(hub, claims):
     response = hub.app.test_client().post("/oauth/token", data=form)
     assert response.status_code in (400, 401), response.get_data(as_text=True)[:300]
     assert response.get_json()["error"] in ("invalid_client", "invalid_request")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"description": "Shelter\x00"}, "changes.description"),
+        (
+            {"services": [{"term": "shelter", "name": "Beds\x00", "open_24_7": None,
+                           "wait_time": None, "eligibility": None}]},
+            "changes.services[0].name",
+        ),
+    ],
+)  # fmt: skip
+def test_a_signed_profile_update_with_a_nul_is_a_400_naming_the_field(hub, changes, field):
+    """protocol/fields.py lets a NUL through; PostgreSQL cannot store one (a 500 before)."""
+    document = profile_update(hub.member, hub.organisation_id, changes, int(time.time()))
+    response = hub.app.test_client().post(
+        f"/api/v1/organisations/{hub.organisation_id}/profile",
+        json=document,
+        headers=hub.tokens["directory:write"],
+    )
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.get_json()["invalid_params"][0]["name"] == field
