@@ -8,6 +8,7 @@ import datetime as dt
 import functools
 import io
 import re
+from html import unescape as html_unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -17,7 +18,6 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from markupsafe import escape
 
 import hub
 from ponte.i18n import country_name, localised_moment
@@ -256,8 +256,9 @@ def page(client, path: str, **headers: str) -> str:
 def test_the_browsers_language_is_honoured(hub_client, language):
     html = page(hub_client, "/directory/", **{"Accept-Language": f"{language};q=0.9, en;q=0.5"})
     assert f'<html lang="{language}">' in html
-    assert escape(translation_of(language, "Find a partner organisation")) in html
-    assert "Find a partner organisation" not in html
+    text = html_unescape(html)  # the page may write an apostrophe as &#39; or not
+    assert translation_of(language, "Find a partner organisation") in text
+    assert "Find a partner organisation" not in text
 
 
 def test_an_unknown_language_falls_back_to_english(hub_client):
