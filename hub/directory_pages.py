@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import select
 
 from directory import catalogue
@@ -31,7 +32,7 @@ KIND_LABELS = {
     "network": _l("Network"),
     "international_org": _l("International organisation"),
     "government": _l("Public body"),
-    "other": _l("Other"),
+    "other": lazy_pgettext("organisation kind", "Other"),
 }
 ROLE_LABELS = {
     "national_coordinator": _l("National coordinator"),

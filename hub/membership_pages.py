@@ -14,6 +14,7 @@ from flask import Blueprint, abort, make_response, redirect, render_template, re
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
@@ -73,16 +74,25 @@ NOTICES = {
         "The node is revoked: its tokens no longer work and its keys are attested as revoked."
     ),
 }
-# A node's or a key's status, and an invitation's state, as the tables show them.
-STATUS_LABELS = {
-    # Translators: a member node's status (or its key's), in a table cell.
-    "active": _l("active"),
-    "revoked": _l("revoked"),
-    "not attested": _l("not attested"),
-    "open": _l("open"),
-    "used": _l("used"),
-    "withdrawn": _l("withdrawn"),
-    "expired": _l("expired"),
+# A node's status, a key's status and an invitation's state, as the tables show them: one
+# context each, as the word agrees with a different noun in most languages.
+NODE_STATUS_LABELS = {
+    # Translators: a member node's status, in a table cell.
+    "active": lazy_pgettext("node status", "active"),
+    "revoked": lazy_pgettext("node status", "revoked"),
+}
+KEY_STATUS_LABELS = {
+    # Translators: a node key's status as the hub attested it, in a table cell.
+    "active": lazy_pgettext("key status", "active"),
+    "revoked": lazy_pgettext("key status", "revoked"),
+    "not attested": lazy_pgettext("key status", "not attested"),
+}
+INVITATION_STATE_LABELS = {
+    # Translators: an invitation's state, in a table cell.
+    "open": lazy_pgettext("invitation state", "open"),
+    "used": lazy_pgettext("invitation state", "used"),
+    "withdrawn": lazy_pgettext("invitation state", "withdrawn"),
+    "expired": lazy_pgettext("invitation state", "expired"),
 }
 
 
@@ -125,7 +135,12 @@ def actor() -> str:
 def page(template: str, status: int = 200, **context: object) -> tuple[str, int]:
     notice = NOTICES.get(request.args.get("notice", ""))
     return render_template(
-        template, when=when, notice=notice, status_labels=STATUS_LABELS, **context
+        template,
+        when=when,
+        notice=notice,
+        node_status_labels=NODE_STATUS_LABELS,
+        invitation_state_labels=INVITATION_STATE_LABELS,
+        **context,
     ), status
 
 
@@ -135,7 +150,7 @@ def key_fingerprint(key: NodeKey) -> str:
 
 def attested_status(key: NodeKey) -> str:
     status = str(key.attestation.get("statement", {}).get("status", "not attested"))
-    return str(STATUS_LABELS.get(status, status))
+    return str(KEY_STATUS_LABELS.get(status, status))
 
 
 def fold(text: str) -> str:

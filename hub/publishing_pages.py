@@ -18,7 +18,7 @@ from typing import Any
 from babel import Locale
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import LazyString
+from flask_babel import LazyString, lazy_pgettext, pgettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -90,21 +90,31 @@ AUDIENCES = {
     "public": _l("Public: on the website, the feeds and the API"),
     "members": _l("Members only: sent encrypted to every member node"),
 }
+# What was done to an item in a revision (the same words head columns elsewhere: a context
+# keeps the two apart for the translators).
 REVISION_ACTIONS = {
-    "created": _l("Created"),
+    "created": lazy_pgettext("revision action", "Created"),
     "edited": _l("Edited"),
-    "published": _l("Published"),
+    "published": lazy_pgettext("revision action", "Published"),
     "scheduled": _l("Scheduled"),
     "unscheduled": _l("Unscheduled"),
     "retracted": _l("Retracted"),
 }
-# An item's state as a word in a sentence ("scheduled for …"); the list capitalises it.
+# An item's state as a word in a sentence ("this one is draft", "scheduled for …").
 STATE_LABELS = {
     # Translators: an item's state, lower case in a sentence ("this one is draft").
-    "draft": _l("draft"),
-    "scheduled": _l("scheduled"),
-    "published": _l("published"),
-    "retracted": _l("retracted"),
+    "draft": lazy_pgettext("item state", "draft"),
+    "scheduled": lazy_pgettext("item state", "scheduled"),
+    "published": lazy_pgettext("item state", "published"),
+    "retracted": lazy_pgettext("item state", "retracted"),
+}
+# The list's filter by state: labels of their own, capitalised as each language does (a
+# "| capitalize" would lower-case the rest of a label, e.g. a German noun).
+STATE_FILTER_LABELS = {
+    "draft": lazy_pgettext("state filter", "Drafts"),
+    "scheduled": lazy_pgettext("state filter", "Scheduled"),
+    "published": lazy_pgettext("state filter", "Published"),
+    "retracted": lazy_pgettext("state filter", "Retracted"),
 }
 # What the list says when a state has no item: a whole sentence each, for the translators.
 NO_ITEMS = {
@@ -197,7 +207,7 @@ def language_choices() -> list[SelectChoice]:
     that each page gets its own language's names)."""
     names = Locale.parse(current_language()).languages
     named = {code: f"{names.get(code, code)} ({code})" for code in LANGUAGES}
-    return [*choices(named), SelectChoice("", _("Other"))]
+    return [*choices(named), SelectChoice("", pgettext("language", "Other"))]
 
 
 class ItemForm(FlaskForm):
@@ -322,6 +332,7 @@ def page(template: str, status: int = 200, **context: object) -> tuple[str, int]
         topic_labels=TOPICS,
         audiences=AUDIENCES,
         state_labels=STATE_LABELS,
+        state_filter_labels=STATE_FILTER_LABELS,
         render_markdown=render_markdown,
         **context,
     ), status

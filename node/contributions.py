@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
@@ -24,7 +25,7 @@ from protocol.publication import sign_contribution
 
 STATES = {
     "pending": _l("Waiting for the secretariat"),
-    "approved": _l("Published"),
+    "approved": lazy_pgettext("contribution state", "Published"),
     "rejected": _l("Not accepted"),
 }
 # Who sent a contribution this node learnt of from the hub only: stored as is, shown translated.

@@ -11,7 +11,7 @@ travel to the partner as ``referral_update`` envelopes.
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 OPEN = frozenset({"draft", "sent", "delivered", "accepted", "in_progress"})
 CLOSED = frozenset({"declined", "completed", "withdrawn", "expired"})
@@ -40,17 +40,19 @@ MOVED_BY: dict[str, str] = {
 }
 
 # What a page calls each status, in its reader's language (lower case: they sit in sentences
-# such as "Marked accepted"). The statuses themselves travel untranslated.
+# such as "Marked accepted"). The statuses themselves travel untranslated. The context keeps
+# them apart from the same words said of an item, a key or an invitation (another gender).
 LABELS = {
-    "draft": _l("draft"),
-    "sent": _l("sent"),
-    "delivered": _l("delivered"),
-    "accepted": _l("accepted"),
-    "declined": _l("declined"),
-    "in_progress": _l("in progress"),
-    "completed": _l("completed"),
-    "withdrawn": _l("withdrawn"),
-    "expired": _l("expired"),
+    # Translators: a referral's status, lower case in a sentence ("Marked %(status)s").
+    "draft": lazy_pgettext("referral status", "draft"),
+    "sent": lazy_pgettext("referral status", "sent"),
+    "delivered": lazy_pgettext("referral status", "delivered"),
+    "accepted": lazy_pgettext("referral status", "accepted"),
+    "declined": lazy_pgettext("referral status", "declined"),
+    "in_progress": lazy_pgettext("referral status", "in progress"),
+    "completed": lazy_pgettext("referral status", "completed"),
+    "withdrawn": lazy_pgettext("referral status", "withdrawn"),
+    "expired": lazy_pgettext("referral status", "expired"),
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_babel.speaklater import LazyString
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -42,7 +43,6 @@ CHOICE_LABELS: dict[str, Text] = {
     "shelter": _l("Shelter"),
     "legal": _l("Legal assistance"),
     "health": _l("Health care"),
-    "other": _l("Other"),
     # urgency
     "routine": _l("Routine"),
     "urgent": _l("Urgent"),
@@ -95,8 +95,23 @@ CHOICE_LABELS: dict[str, Text] = {
 }
 
 
-def choice_label(value: str) -> Text:
-    """The value's label; a value from a newer protocol, readable if untranslated."""
+# "Other" in each field that offers it: the word agrees with a different noun in each (a
+# request, a way in, a gender, a form of exploitation, a document), so each has a context.
+OTHER_LABELS: dict[str, Text] = {
+    "request_type": lazy_pgettext("request type", "Other"),
+    "intake": lazy_pgettext("intake", "Other"),
+    "person.gender": lazy_pgettext("gender", "Other"),
+    "case.exploitation_forms": lazy_pgettext("form of exploitation", "Other"),
+    "case.documents_held": lazy_pgettext("document", "Other"),
+    "case.documents_needed": lazy_pgettext("document", "Other"),
+}
+
+
+def choice_label(value: str, path: str = "") -> Text:
+    """The value's label in the field at ``path``; a value from a newer protocol, readable
+    if untranslated."""
+    if value == "other" and path in OTHER_LABELS:
+        return OTHER_LABELS[path]
     return CHOICE_LABELS.get(value, value.replace("_", " ").capitalize())
 
 
@@ -118,6 +133,9 @@ class Group:
     legend: Text
     intro: Text
     specs: tuple[Spec, ...]
+    # The legend on the receiving side's case page, where "your" and "partner" point the
+    # other way ("" when the same legend reads right from both sides).
+    received_legend: Text = ""
 
 
 def _contact(prefix: str) -> tuple[Spec, ...]:
@@ -156,11 +174,13 @@ GROUPS: tuple[Group, ...] = (
         _l("Your contact"),
         _l("The caseworker the partner can reach here."),
         _contact("sender_contact"),
+        received_legend=_l("Contact at the referring organisation"),
     ),
     Group(
         _l("Contact at the partner organisation"),
         _l("If you already know who will take the case there (optional)."),
         _contact("recipient_contact"),
+        received_legend=_l("Contact at your organisation"),
     ),
     Group(
         _l("The person"),
@@ -282,21 +302,21 @@ def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-def _option(value: str) -> SelectChoice:
-    return SelectChoice(value, choice_label(value))
+def _option(value: str, path: str) -> SelectChoice:
+    return SelectChoice(value, choice_label(value, path))
 
 
 def _field(spec: Spec) -> Field:
     hint = {"description": spec.hint} if spec.hint else {}
     if spec.kind == "choice":
-        choices = [SelectChoice("", _l("Choose…")), *(_option(c) for c in spec.choices)]
+        choices = [SelectChoice("", _l("Choose…")), *(_option(c, spec.path) for c in spec.choices)]
         return SelectField(spec.label, choices=choices, default="", **hint)
     if spec.kind == "yesno":
         return SelectField(spec.label, choices=YES_NO, default="", **hint)
     if spec.kind == "check":
         return BooleanField(spec.label, **hint)
     if spec.kind == "multi":
-        choices = [_option(c) for c in spec.choices]
+        choices = [_option(c, spec.path) for c in spec.choices]
         return SelectMultipleField(
             spec.label,
             choices=choices,
@@ -362,10 +382,10 @@ def _readable(spec: Spec, value: Any) -> str:
     if isinstance(value, bool):
         return _("Yes") if value else _("No")
     if isinstance(value, list):
-        shown = [str(choice_label(v)) if spec.kind == "multi" else str(v) for v in value]
+        shown = [str(choice_label(v, spec.path)) if spec.kind == "multi" else str(v) for v in value]
         return ", ".join(shown)
     if spec.kind == "choice":
-        return str(choice_label(str(value)))
+        return str(choice_label(str(value), spec.path))
     return str(value)
 
 
@@ -378,8 +398,11 @@ def _lookup(payload: dict[str, Any], path: str) -> Any:
     return node
 
 
-def readable_groups(payload: dict[str, Any]) -> list[tuple[Text, list[tuple[Text, str]]]]:
-    """The referral as (legend, [(label, value)]) for display; empty groups are left out."""
+def readable_groups(
+    payload: dict[str, Any], *, received: bool = False
+) -> list[tuple[Text, list[tuple[Text, str]]]]:
+    """The referral as (legend, [(label, value)]) for display; empty groups are left out.
+    ``received``: shown on the receiving side, whose legends speak from its point of view."""
     shown = []
     for group in GROUPS:
         rows = [
@@ -388,5 +411,5 @@ def readable_groups(payload: dict[str, Any]) -> list[tuple[Text, list[tuple[Text
             if (value := _lookup(payload, spec.path)) is not None
         ]
         if rows:
-            shown.append((group.legend, rows))
+            shown.append(((received and group.received_legend) or group.legend, rows))
     return shown

@@ -371,7 +371,7 @@ def _case_page(referral_id: str, error: str | None = None, status: int = 200) ->
         case=case,
         offer=offer_of(case),
         events=case_events(db.session, referral_id),
-        details=readable_groups(case.payload),
+        details=readable_groups(case.payload, received=case.role == "recipient"),
         actions=allowed_actions(case),
         attachments=case_attachments(db.session, referral_id),
         action_labels=ACTION_LABELS,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask_babel import LazyString
+from flask_babel import LazyString, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 
 TOPIC_GROUPS: Mapping[LazyString, Mapping[str, LazyString]] = {
@@ -37,7 +37,8 @@ TOPICS: Mapping[str, LazyString] = {
 }
 ITEM_KIND_LABELS: Mapping[str, LazyString] = {
     "newsletter": _l("Newsletter"),
-    "news": _l("News"),
+    # One item (singular), not the News section of the navigation.
+    "news": lazy_pgettext("item kind", "News"),
     "event": _l("Event"),
     "call_for_partners": _l("Call for partners"),
     "policy_update": _l("Policy update"),

@@ -160,16 +160,25 @@ CATALOGS = ROOT / "ponte" / "translations"
 TRANSLATED = ("fr", "it", "es", "de")
 
 
+# A catalog entry is keyed by its (singular) msgid and its msgctxt: pgettext("column", "No.")
+# and a plain _("No.") are two entries, each translated on its own.
+Key = tuple[str, str | None]
+
+
+def catalog_key(msgid: str | tuple[str, ...], context: str | None) -> Key:
+    return (msgid if isinstance(msgid, str) else msgid[0], context)
+
+
 @functools.cache
-def extracted_msgids() -> frozenset[str]:
-    """What scripts/translations would extract from the code now."""
+def extracted_msgids() -> frozenset[Key]:
+    """What scripts/translations would extract from the code now (same keywords)."""
     with (ROOT / "babel.cfg").open(encoding="utf-8") as config:
         method_map, options_map = parse_mapping_cfg(config)
     keywords = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
+    keywords |= {"pgettext": ((1, "c"), 2), "lazy_pgettext": ((1, "c"), 2)}
     found = extract_from_dir(ROOT, method_map, options_map, keywords=keywords)
-    return frozenset(
-        message[2] if isinstance(message[2], str) else message[2][0] for message in found
-    )
+    # Each found message: (filename, lineno, message, comments, context).
+    return frozenset(catalog_key(message[2], message[4]) for message in found)
 
 
 def read_catalog(language: str):
@@ -180,39 +189,43 @@ def read_catalog(language: str):
 def test_the_catalog_template_holds_every_marked_string():
     with (CATALOGS / "messages.pot").open("rb") as file:
         template = {
-            message.id if isinstance(message.id, str) else message.id[0]
-            for message in read_po(file)
-            if message.id
+            catalog_key(message.id, message.context) for message in read_po(file) if message.id
         }
-    missing = extracted_msgids() - template
-    assert not missing, (
-        f"run scripts/translations: {len(missing)} new strings, e.g. {sorted(missing)[:5]}"
-    )
+    missing = sorted(extracted_msgids() - template, key=str)
+    assert not missing, f"run scripts/translations: {len(missing)} new strings, e.g. {missing[:5]}"
 
 
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_every_string_is_translated_in_every_language(language):
     catalog = read_catalog(language)
     singular = {
-        message.id if isinstance(message.id, str) else message.id[0]: message
-        for message in catalog
-        if message.id
+        catalog_key(message.id, message.context): message for message in catalog if message.id
     }
-    missing = sorted(extracted_msgids() - set(singular))
+    missing = sorted(extracted_msgids() - set(singular), key=str)
     assert not missing, f"{language}: {len(missing)} strings not in the catalog, e.g. {missing[:5]}"
-    untranslated = [
-        msgid
-        for msgid in extracted_msgids()
-        if singular[msgid].fuzzy
-        or not all(
-            singular[msgid].string
-            if isinstance(singular[msgid].string, tuple)
-            else (singular[msgid].string,)
-        )
-    ]
-    assert not untranslated, (
-        f"{language}: {len(untranslated)} untranslated or fuzzy, e.g. {sorted(untranslated)[:5]}"
+    untranslated = sorted(
+        (
+            key
+            for key in extracted_msgids()
+            if singular[key].fuzzy
+            or not all(
+                singular[key].string
+                if isinstance(singular[key].string, tuple)
+                else (singular[key].string,)
+            )
+        ),
+        key=str,
     )
+    assert not untranslated, (
+        f"{language}: {len(untranslated)} untranslated or fuzzy, e.g. {untranslated[:5]}"
+    )
+
+
+def test_a_context_makes_its_own_entry():
+    # pgettext/lazy_pgettext must be extracted with their context, as scripts/translations does.
+    assert ("No.", "column") in extracted_msgids()
+    assert ("News", "navigation") in extracted_msgids()
+    assert ("News", "item kind") in extracted_msgids()
 
 
 @pytest.mark.parametrize("language", TRANSLATED)

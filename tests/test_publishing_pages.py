@@ -337,6 +337,8 @@ def test_scheduling_then_unscheduling_then_publishing(app, client):
     assert item.publish_at.replace(tzinfo=dt.UTC) == later
     listed = text(client.get("/admin/publishing/?state=scheduled"))
     assert "New EU directive" in listed
+    # The filter's labels come capitalised from the catalog (no "| capitalize").
+    assert "<strong>Scheduled</strong>" in listed and ">Drafts</a>" in listed
     assert "New EU directive" not in text(client.get("/admin/publishing/?state=published"))
     location_of(post(client, f"{path}/unschedule"))
     assert the_item(app).state == "draft"

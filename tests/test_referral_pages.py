@@ -144,6 +144,9 @@ def test_a_caseworker_refers_a_case_and_the_partner_accepts_it(sites):
     assert "Referrals to answer" in waiting and "RO-2026-0501" in waiting
     case_page = page(payoke, f"/cases/{referral_id}")
     assert "Decline the referral" in case_page and "Withdraw" not in case_page
+    # The receiving side reads the sender's contact from its own point of view.
+    assert "Contact at the referring organisation" in case_page
+    assert "Your contact" not in case_page
     response = payoke.post(
         f"/cases/{referral_id}/status",
         data={"csrf_token": csrf(case_page), "status": "accepted", "message": "We can help."},
@@ -153,6 +156,7 @@ def test_a_caseworker_refers_a_case_and_the_partner_accepts_it(sites):
     a.sync()
     shown = page(atina, f"/cases/{referral_id}")
     assert "<strong>accepted</strong>" in shown and "We can help." in shown
+    assert "Your contact" in shown and "Contact at the referring organisation" not in shown
     assert "Withdraw the referral" in shown
 
 
