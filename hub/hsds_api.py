@@ -6,9 +6,9 @@ with these choices:
 * ``per_page`` is 1 to 100 (default 20) and ``page`` starts at 1. Out-of-range values are
   refused with 400 rather than clamped, so a client never computes its paging on numbers we
   silently changed. A page past the last one is an empty page (200), not an error.
-* Every parameter is checked: an unknown or repeated one, a malformed number, boolean
-  (``true``/``false``) or ``modified_after`` (ISO 8601) answers 400 naming it, as an RFC 9457
-  problem. Parameters the spec lists that Ponte cannot honour (``minimal``, ``postcode``,
+* Every parameter is checked: an unknown or repeated one, a malformed (or blank) number,
+  boolean (``true``/``false``) or ``modified_after`` (ISO 8601) answers 400 naming it, as an
+  RFC 9457 problem. Parameters the spec lists that Ponte cannot honour (``minimal``, ``postcode``,
   ``proximity``, a ``format`` other than ``json``) answer 400 too, never a silently wrong list.
 * ``search`` is a case-insensitive substring match on names and descriptions (and, for services,
   their organization's name).

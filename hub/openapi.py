@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from directory.models import KINDS
+from ponte.params import MAX_SQL_INTEGER
 from protocol import publication
 from protocol.keys import NODE_ID_PATTERN
 
@@ -330,11 +331,17 @@ FORBIDDEN = {
     "headers": {"WWW-Authenticate": CHALLENGE},
     "content": {**OAUTH_ERROR["content"], **PROBLEM_CONTENT},
 }
+# ponte/limits.py: an abuse limit's answer, on the operations it names.
+TOO_MANY = {
+    "description": "Over an abuse limit (ponte/limits.py): wait Retry-After seconds.",
+    "headers": {"Retry-After": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}},
+    "content": PROBLEM_CONTENT,
+}
 RELAY_PAGING = [
     _query(
         "after",
         "Only items with a larger seq.",
-        {"type": "integer", "minimum": 0, "maximum": 2**62},
+        {"type": "integer", "minimum": 0, "maximum": MAX_SQL_INTEGER},
     ),
     _query("limit", "How many at most.", {"type": "integer", "minimum": 1, "maximum": 100}),
 ]
@@ -446,6 +453,7 @@ RELAY_PATHS: dict[str, Any] = {
                 "404": PROBLEM,
                 "409": PROBLEM,
                 "413": PROBLEM,
+                "429": TOO_MANY,
             },
         }
     },
@@ -574,6 +582,7 @@ BLOB_PATHS: dict[str, Any] = {
                 "404": PROBLEM,
                 "409": PROBLEM,
                 "413": PROBLEM,
+                "429": TOO_MANY,
             },
         }
     },
@@ -658,6 +667,7 @@ OAUTH_PATHS: dict[str, Any] = {
                 },
                 "400": OAUTH_ERROR,
                 "401": OAUTH_ERROR,
+                "429": TOO_MANY,
             },
         }
     },
@@ -729,6 +739,7 @@ ENROLMENT_PATHS: dict[str, Any] = {
                 "403": PROBLEM,
                 "409": PROBLEM,
                 "503": PROBLEM,
+                "429": TOO_MANY,
             },
         }
     },
@@ -1127,7 +1138,7 @@ PUBLICATION_PATHS: dict[str, Any] = {
                 _query(
                     "after",
                     "Only revisions with a larger seq (the next_after of the last page).",
-                    {"type": "integer", "minimum": 0, "maximum": 2**53 - 1},
+                    {"type": "integer", "minimum": 0, "maximum": MAX_SQL_INTEGER},
                 ),
                 _query(
                     "limit",
@@ -1339,6 +1350,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json("SearchResponse", "Ranked organisations, facets."),
                         "400": PROBLEM,
+                        "429": TOO_MANY,
                     },
                 }
             },

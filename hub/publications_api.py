@@ -28,7 +28,7 @@ from hub.news_pages import file_download
 from hub.oauth import bearer_error, current_time, protector, require_token
 from hub.publishing import PublishingError, latest_signed, release_due, signed_public
 from ponte.csrf import csrf
-from ponte.params import int_arg, query_args
+from ponte.params import MAX_SQL_INTEGER, int_arg, query_args
 from ponte.problems import ProblemError, problem
 from protocol import fingerprint
 from protocol.publication import ITEM_ID
@@ -38,7 +38,7 @@ csrf.exempt(blueprint)  # nodes authenticate with tokens and signed documents, n
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
-MAX_SEQ = 2**53 - 1
+MAX_SEQ = MAX_SQL_INTEGER  # the seq column's range
 DOCUMENT_FIELDS = frozenset({"statement", "signature"})
 MEMBERS_SCOPE = "feeds:read"
 

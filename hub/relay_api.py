@@ -19,7 +19,7 @@ from hub.oauth import require_token
 from hub.publishing import release_due
 from ponte.accounts import as_utc
 from ponte.csrf import csrf
-from ponte.params import int_arg, query_args
+from ponte.params import MAX_SQL_INTEGER, int_arg, query_args
 from ponte.problems import ProblemError, invalid_parameter, problem
 from protocol import b64url_encode
 from protocol.padding import MAX_ENVELOPE_BUCKET
@@ -30,7 +30,8 @@ csrf.exempt(blueprint)
 MAX_WIRE = MAX_ENVELOPE_BUCKET + 2048  # largest body plus header and framing
 BLOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 MESSAGE_ID = BLOB_ID  # both are 16 bytes in base64url
-PAGE = {"after": (0, 0, 2**62), "limit": (50, 1, relay.INBOX_LIMIT)}
+# after is a seq: it must fit the seq columns' range.
+PAGE = {"after": (0, 0, MAX_SQL_INTEGER), "limit": (50, 1, relay.INBOX_LIMIT)}
 
 
 @blueprint.errorhandler(relay.RelayError)

@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
-from ponte.problems import problem
+from ponte.problems import PROBLEM_TYPE, problem
 
 EXTENSION_KEY = "ponte_limiter"
 
@@ -86,7 +86,9 @@ def init_limits(app: Flask) -> Limiter:
 def too_many_requests(error: RateLimitExceeded) -> Response:
     retry_after = error.retry_after if hasattr(error, "retry_after") else None
     detail = _("Too many requests. Please wait a moment and try again.")
-    if request.accept_mimetypes.best == "text/html" or request.accept_mimetypes.accept_html:
+    # A page only for a client that prefers HTML: */* (requests, curl, the nodes) means a program.
+    wanted = request.accept_mimetypes.best_match([PROBLEM_TYPE, "text/html"])
+    if wanted == "text/html":
         response = Response(render_template("errors/too_many_requests.html"), 429)
     else:
         response = problem(429, "Too many requests", str(detail), limit=str(error.limit.limit))

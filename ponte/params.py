@@ -11,6 +11,9 @@ from flask import request
 from ponte.problems import ProblemError, invalid_parameter
 
 WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,12}")
+# The largest value of an SQL INTEGER column on PostgreSQL (32 bits): a larger parameter
+# compared with one (a seq) fails the query there instead of matching nothing.
+MAX_SQL_INTEGER = 2**31 - 1
 
 
 def query_args(allowed: Collection[str]) -> dict[str, str]:

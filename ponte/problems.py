@@ -56,9 +56,11 @@ def _unexpected(error: Exception) -> Response:
 def _refuse_nul_in_url() -> None:
     """No view can use a NUL (%00) in a path or query parameter, and PostgreSQL refuses one in
     any text value outright: refused here, it cannot reach a query and become a 500."""
-    query = request.args.items(multi=True)
-    if "\x00" in request.path or any("\x00" in key + value for key, value in query):
-        raise ProblemError(400, "Invalid URL", "A URL must not contain a NUL character (%00).")
+    if "\x00" in request.path:
+        raise ProblemError(400, "Invalid URL", "A path must not contain a NUL character (%00).")
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name + value:
+            raise invalid_parameter(name, "must not contain control characters")
 
 
 def register_problem_handlers(app: Flask) -> None:

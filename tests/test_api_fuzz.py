@@ -54,7 +54,7 @@ from hub import create_app
 from hub.enrolment import create_invitation, redeem_invitation
 from hub.extensions import db
 from hub.identity import hub_identity
-from hub.oauth import SCOPES
+from hub.oauth import MAX_TOKEN_LIFETIME, SCOPES
 from hub.openapi import SCHEMAS, openapi_document
 from hub.search_index import search_index
 from node.oauth_client import ASSERTION_TYPE, assertion_claims, sign_claims
@@ -125,7 +125,6 @@ HSDS_OPERATIONS = _operations(_hsds_document())
 class FuzzedHub:
     app: Any
     member: NodeIdentity
-    node_id: str
     organisation_id: str
     tokens: dict[str, dict[str, str]]  # Authorization headers by scope
     known: dict[str, dict[str, str]]  # path parameters of existing objects, by path template
@@ -185,8 +184,10 @@ def _first_ids(app: Any) -> dict[str, str]:
 def hub(tmp_path_factory, request) -> Iterator[FuzzedHub]:
     """The hub on the real seed, with publications, two enrolled nodes, envelopes both ways
     (one delivered) and a blob; its member node holds a token of every scope."""
-    # The fuzzer sends hundreds of requests a minute from one address: no abuse limits here.
-    app = create_app(tmp_path_factory.mktemp("hub"), {**SETTINGS, "RATE_LIMITS": False})
+    # The fuzzer sends hundreds of requests a minute from one address: no abuse limits here;
+    # tokens as long-lived as the hub allows, for deeper runs (PONTE_FUZZ_EXAMPLES).
+    overrides = {**SETTINGS, "RATE_LIMITS": False, "OAUTH_TOKEN_LIFETIME": MAX_TOKEN_LIFETIME}
+    app = create_app(tmp_path_factory.mktemp("hub"), overrides)
     with app.app_context():
         import_directory(db.session, search_index(), SEED if SEED.is_file() else None)
         organisations = db.session.scalars(
@@ -213,7 +214,6 @@ def hub(tmp_path_factory, request) -> Iterator[FuzzedHub]:
     fuzzed = FuzzedHub(
         app=app,
         member=member,
-        node_id=member.node_id,
         organisation_id=organisations[0],
         tokens={scope: bearer(app, member, scope) for scope in SCOPES},
         known=known,
@@ -274,7 +274,9 @@ class Failures:
         if self.seen:
             reports = list(self.seen.values())[:MAX_REPORTED]
             pytest.fail(
-                f"{len(self.seen)} distinct failures:\n" + "\n---\n".join(reports), pytrace=False
+                f"distinct failures: {len(self.seen)} (at most {MAX_REPORTED} shown)\n"
+                + "\n---\n".join(reports),
+                pytrace=False,
             )
 
 
@@ -380,9 +382,9 @@ def test_hub_operation_answers_as_described(hub, hub_schema, method, path):
 
 
 def _probe_case(hub: FuzzedHub, operation: Any, path: str, **changes: Any) -> Any:
-    parameters = {parameter.name: "x" for parameter in operation.path_parameters} | hub.known.get(
-        path, {}
-    )
+    """A request on an existing object where there is one, else on "x"."""
+    parameters = {parameter.name: "x" for parameter in operation.path_parameters}
+    parameters.update(hub.known.get(path, {}))
     return operation.Case(path_parameters=parameters, **changes)
 
 
@@ -508,11 +510,13 @@ def _nul_urls(document: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
 @pytest.mark.parametrize(("method", "path", "url"), list(_nul_urls(openapi_document())))
 def test_a_nul_in_a_url_is_a_4xx(hub, method, path, url):
     """PostgreSQL refuses a NUL in a text value outright (a 500 if it reaches a query)."""
-    requirements = openapi_document()["paths"][path][method.lower()].get("security", [])
-    scopes = [scope for one in requirements for scope in one.get("bearer", [])]
+    described = openapi_document()["paths"][path][method.lower()]
+    scopes = [scope for one in described.get("security", []) for scope in one.get("bearer", [])]
     headers = hub.tokens[scopes[0]] if scopes else {}
     response = hub.app.test_client().open(url, method=method, headers=headers)
     assert 400 <= response.status_code < 500, (url, response.get_data(as_text=True)[:300])
+    assert str(response.status_code) in described["responses"]
+    assert response.mimetype in ("application/problem+json", "application/json")
 
 
 @pytest.mark.parametrize(
@@ -559,3 +563,23 @@ def test_a_signed_profile_update_with_a_nul_is_a_400_naming_the_field(hub, chang
     )
     assert response.status_code == 400, response.get_data(as_text=True)[:300]
     assert response.get_json()["invalid_params"][0]["name"] == field
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "limit"),
+    [
+        ("GET", "/api/v1/search", "RATE_LIMIT_SEARCH"),
+        ("POST", "/oauth/token", "RATE_LIMIT_TOKEN"),
+        ("POST", "/api/v1/enrol", "RATE_LIMIT_INVITATION"),
+    ],
+)
+def test_an_abuse_limit_answers_as_documented(tmp_path, method, path, limit):
+    """ponte/limits.py's 429 on the operations it limits (tests/conftest.py turns limits off
+    everywhere else)."""
+    app = create_app(tmp_path / "hub", {**SETTINGS, "RATE_LIMITS": True, limit: "1 per minute"})
+    operation = schemathesis.openapi.from_wsgi("/openapi.json", app)[path][method]
+    failures = Failures()
+    answers = [_call_and_check(operation.Case(), HUB_CHECKS, failures) for _ in range(2)]
+    failures.check()
+    assert answers[1].status_code == 429
+    assert int(answers[1].headers["retry-after"][0]) > 0
