@@ -179,11 +179,10 @@ def _utc(at: dt.datetime) -> dt.datetime:
 
 @event.listens_for(Session, "before_commit")
 def _append_pending(session: Session) -> None:
-    pending = session.info.pop(PENDING, None)
-    if not pending or session.in_nested_transaction():
-        if pending:
-            session.info[PENDING] = pending  # for the outer commit
-        return
+    """Append the entries :func:`record` noted, as the transaction commits."""
+    if session.in_nested_transaction() or not session.info.get(PENDING):
+        return  # nothing noted, or a savepoint: the outer commit appends them
+    pending = session.info.pop(PENDING)
     session.flush()  # this transaction's own row locks first, then the audit lock
     _lock_appends(session)
     seq, last = _head(session)

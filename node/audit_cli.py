@@ -74,9 +74,9 @@ def audit_group() -> None:
 def verify_command(data_dir: Path) -> None:
     """Check the audit log's hash chain from its first entry to its last.
 
-    Prints the number of entries and the last entry's hash (note it somewhere else: a later
-    check that still shows it proves nothing before it was rewritten). Exit 1 names the first
-    entry that was edited, deleted, inserted or moved.
+    Prints the number of entries and the last entry's hash: note it somewhere else, and if a
+    later check shows another hash for that entry, the log was rewritten. Exit 1 names the
+    first entry that was edited, deleted, inserted or moved.
     """
     from node.audit import verify
 
@@ -174,7 +174,7 @@ def export_command(data_dir: Path, reference: str, output: Path, actor: str | No
     if not output.parent.is_dir():
         raise BadInput(f"No directory {output.parent} for --output: create it first.")
     with _node_database(data_dir) as session:
-        cases = _cases(session, reference)
+        cases = _cases(session, reference, erased_too=True)
         export = export_cases(session, cases, output, actor or cli_actor())
     click.echo(
         f"Exported {len(cases)} {_copies(len(cases))} with {len(export.files)} files to {output}."
@@ -218,7 +218,9 @@ def erase_command(data_dir: Path, reference: str, yes: bool, actor: str | None) 
     click.echo(f"Erased {len(erased)} {_copies(len(erased))} ({files} files); tombstones kept.")
 
 
-def _cases(session: Any, reference: str) -> list[Any]:
+def _cases(session: Any, reference: str, *, erased_too: bool = False) -> list[Any]:
+    """The case's copies; an erased one only with ``erased_too`` (an export shows what is
+    left of it: its tombstone and its audit entries)."""
     from node.retention import CaseNotFound, find_cases
 
     try:
@@ -229,7 +231,7 @@ def _cases(session: Any, reference: str) -> list[Any]:
             "lists the ids."
         ) from error
     erased = [case.id for case in cases if case.erased_at is not None]
-    if erased:
+    if erased and not erased_too:
         raise BadInput(f"Case {', '.join(erased)} was already erased: nothing is left to do.")
     return cases
 

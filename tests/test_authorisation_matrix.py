@@ -406,6 +406,7 @@ EXPECTATIONS: tuple[Check, ...] = (
     admin_page("news.contribute"),
     admin_page("news.contribute", "POST"),
     admin_page("news.list_contributions"),
+    admin_page("audit.log"),
 )
 
 

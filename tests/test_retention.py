@@ -227,7 +227,7 @@ def test_an_erased_case_leaves_only_its_tombstone(nodes):
         assert not any(form in contents for form in forms), forms
 
 
-def test_an_erased_case_shows_as_such_and_takes_no_more_messages(nodes):
+def test_an_erased_case_shows_as_such_and_takes_no_more_messages(nodes, tmp_path):
     a, b = nodes
     person = Person("after")
     referral_id = refer(a, b, person)
@@ -250,6 +250,14 @@ def test_an_erased_case_shows_as_such_and_takes_no_more_messages(nodes):
     again = run("node", "cases", "erase", "--data-dir", str(a.data_dir), "--case", referral_id,
                 "--yes")  # fmt: skip
     assert again.exit_code == 2 and "already erased" in again.output
+    output = tmp_path / "left.zip"  # what is left: the tombstone and the audit entries
+    left = run("node", "cases", "export", "--data-dir", str(a.data_dir), "--case", referral_id,
+               "--output", str(output))  # fmt: skip
+    assert left.exit_code == 0, left.output
+    with zipfile.ZipFile(output) as archive:
+        document = json.loads(archive.read("case.json"))
+    assert document["cases"][0]["referral"]["person"] == {"nationality": "MD"}
+    assert "erased" in {entry["action"] for entry in document["audit"]}
 
 
 # -- retention --------------------------------------------------------------------------------
