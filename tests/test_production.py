@@ -238,7 +238,8 @@ def test_a_bad_setting_stops_every_command_with_exit_2(tmp_path):
         assert result.exit_code == 2, result.output
         assert "SESSION_LIFETIME: must be a number from 5 to 10080 minutes" in result.output
     result = CliRunner(env={"PONTE_SESSION_LIFETIME": "forever"}).invoke(
-        main, ["hub", "reindex", "--data-dir", str(tmp_path)]  # (reindex needs a data dir)
+        main,
+        ["hub", "reindex", "--data-dir", str(tmp_path)],  # (reindex needs a data dir)
     )
     assert result.exit_code == 2 and "SESSION_LIFETIME" in result.output
     assert not (tmp_path / "d").exists()  # stopped before anything was made
