@@ -9,20 +9,26 @@ import threading
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from click.testing import CliRunner
 from sqlalchemy import delete, insert, select, update
 
 from node import audit
 from node import create_app as create_node_app
 from node.extensions import db
-from node.keys import EXTENSION_KEY
 from node.models import AuditEntry, AuditHead, User
 from ponte import accounts
 from ponte.cli import main
 from tests.test_enrolment import PASSPHRASE, hub
-from tests.test_referral_pages import CASE_LINK, PASSWORD, csrf, page, send_form, signed_in
-from tests.test_referrals import TestNode, example, make_node
+from tests.test_referral_pages import (
+    CASE_LINK,
+    PASSWORD,
+    csrf,
+    nodes_with_caseworkers,
+    page,
+    send_form,
+    signed_in,
+)
+from tests.test_referrals import TestNode, example
 
 __all__ = ["hub"]
 
@@ -34,20 +40,10 @@ MESSAGE = "zq-audit-message: the escort meets her at platform 4"
 @pytest.fixture(scope="module")
 def nodes(hub, tmp_path_factory):
     """Atina's and Payoke's nodes, unlocked, each with a caseworker; Atina with an admin."""
-    hasher = accounts.PASSWORD_HASHER
-    accounts.PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    accounts._dummy_hash.cache_clear()
-    a = make_node(hub, tmp_path_factory.mktemp("audit-a"), "Atina")
-    b = make_node(hub, tmp_path_factory.mktemp("audit-b"), "Payoke")
-    for node, email in ((a, "case@atina.example"), (b, "case@payoke.example")):
-        node.app.extensions[EXTENSION_KEY] = node.keys
-        with node.app.app_context():
-            accounts.create_user(db.session, User, email, PASSWORD, "caseworker")
-    with a.app.app_context():
-        accounts.create_user(db.session, User, "admin@atina.example", PASSWORD, "admin")
-    yield a, b
-    accounts.PASSWORD_HASHER = hasher
-    accounts._dummy_hash.cache_clear()
+    with nodes_with_caseworkers(hub, tmp_path_factory, "audit") as (a, b):
+        with a.app.app_context():
+            accounts.create_user(db.session, User, "admin@atina.example", PASSWORD, "admin")
+        yield a, b
 
 
 def personal(code: str = CODE) -> dict:

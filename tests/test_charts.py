@@ -8,16 +8,11 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from directory.models import Organization
 from hub.extensions import db as hub_db
-from node.extensions import db as node_db
-from node.keys import EXTENSION_KEY
-from node.models import User
-from ponte import accounts
 from ponte.charts import (
     BACKGROUND,
     INK,
@@ -28,8 +23,8 @@ from ponte.charts import (
     bar_chart_table,
 )
 from tests.test_enrolment import hub
-from tests.test_referral_pages import PASSWORD, page, signed_in
-from tests.test_referrals import change, make_node, refer
+from tests.test_referral_pages import nodes_with_caseworkers, page, signed_in
+from tests.test_referrals import change, refer
 
 __all__ = ["hub"]
 
@@ -246,18 +241,8 @@ def test_the_hub_home_names_countries_in_the_page_language(hub):
 @pytest.fixture(scope="module")
 def nodes(hub, tmp_path_factory):
     """Atina's and Payoke's nodes, each with a caseworker; no cases yet."""
-    hasher = accounts.PASSWORD_HASHER
-    accounts.PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    accounts._dummy_hash.cache_clear()
-    a = make_node(hub, tmp_path_factory.mktemp("chart-a"), "Atina")
-    b = make_node(hub, tmp_path_factory.mktemp("chart-b"), "Payoke")
-    for node, email in ((a, "case@atina.example"), (b, "case@payoke.example")):
-        node.app.extensions[EXTENSION_KEY] = node.keys
-        with node.app.app_context():
-            accounts.create_user(node_db.session, User, email, PASSWORD, "caseworker")
-    yield a, b
-    accounts.PASSWORD_HASHER = hasher
-    accounts._dummy_hash.cache_clear()
+    with nodes_with_caseworkers(hub, tmp_path_factory, "chart") as (a, b):
+        yield a, b
 
 
 def overview(html: str) -> dict[str, tuple[int, int]]:

@@ -4,6 +4,8 @@ it on the other side, and see the thread move on both."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -26,21 +28,31 @@ CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 CASE_LINK = re.compile(r"/cases/([A-Za-z0-9_-]{22})\b")
 
 
-@pytest.fixture(scope="module")
-def sites(hub, tmp_path_factory):
-    """Atina's and Payoke's nodes, unlocked, each with a caseworker."""
+@contextmanager
+def nodes_with_caseworkers(hub, tmp_path_factory, name: str) -> Iterator[tuple[TestNode, TestNode]]:
+    """Atina's and Payoke's nodes, unlocked, each with a caseworker (case@atina.example,
+    case@payoke.example); password hashing made cheap while they live."""
     hasher = accounts.PASSWORD_HASHER
     accounts.PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     accounts._dummy_hash.cache_clear()
-    a = make_node(hub, tmp_path_factory.mktemp("pages-a"), "Atina")
-    b = make_node(hub, tmp_path_factory.mktemp("pages-b"), "Payoke")
-    for node, email in ((a, "case@atina.example"), (b, "case@payoke.example")):
-        node.app.extensions[EXTENSION_KEY] = node.keys
-        with node.app.app_context():
-            accounts.create_user(db.session, User, email, PASSWORD, "caseworker")
-    yield a, b
-    accounts.PASSWORD_HASHER = hasher
-    accounts._dummy_hash.cache_clear()
+    try:
+        a = make_node(hub, tmp_path_factory.mktemp(f"{name}-a"), "Atina")
+        b = make_node(hub, tmp_path_factory.mktemp(f"{name}-b"), "Payoke")
+        for node, email in ((a, "case@atina.example"), (b, "case@payoke.example")):
+            node.app.extensions[EXTENSION_KEY] = node.keys
+            with node.app.app_context():
+                accounts.create_user(db.session, User, email, PASSWORD, "caseworker")
+        yield a, b
+    finally:
+        accounts.PASSWORD_HASHER = hasher
+        accounts._dummy_hash.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def sites(hub, tmp_path_factory):
+    """Atina's and Payoke's nodes, unlocked, each with a caseworker."""
+    with nodes_with_caseworkers(hub, tmp_path_factory, "pages") as pair:
+        yield pair
 
 
 @pytest.fixture(scope="module")

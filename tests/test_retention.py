@@ -34,8 +34,7 @@ from hub.publishing import (
 from hub.relay import accept_blob, expire_due
 from node import audit
 from node.extensions import db
-from node.keys import EXTENSION_KEY
-from node.models import AuditEntry, CaseAttachment, CaseEvent, OutboxItem, Referral, User
+from node.models import AuditEntry, CaseAttachment, CaseEvent, OutboxItem, Referral
 from node.referrals import change_status, create_referral
 from node.retention import due_for_purge, purge, purge_if_due
 from node.sync import sync_forever
@@ -44,8 +43,8 @@ from ponte.cli import main
 from protocol import encrypt_attachment
 from tests.postgres import stored_bytes
 from tests.test_enrolment import hub
-from tests.test_referral_pages import PASSWORD, csrf, page, signed_in
-from tests.test_referrals import TestNode, example, make_node
+from tests.test_referral_pages import PASSWORD, csrf, nodes_with_caseworkers, page, signed_in
+from tests.test_referrals import TestNode, example
 from tests.test_relay import enrolled_hub, envelope, post
 
 __all__ = ["hub"]
@@ -56,18 +55,8 @@ DAY = dt.timedelta(days=1)
 @pytest.fixture(scope="module")
 def nodes(hub, tmp_path_factory):
     """Atina's and Payoke's nodes, unlocked, each with a caseworker."""
-    hasher = accounts.PASSWORD_HASHER
-    accounts.PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    accounts._dummy_hash.cache_clear()
-    a = make_node(hub, tmp_path_factory.mktemp("retention-a"), "Atina")
-    b = make_node(hub, tmp_path_factory.mktemp("retention-b"), "Payoke")
-    for node, email in ((a, "case@atina.example"), (b, "case@payoke.example")):
-        node.app.extensions[EXTENSION_KEY] = node.keys
-        with node.app.app_context():
-            accounts.create_user(db.session, User, email, PASSWORD, "caseworker")
-    yield a, b
-    accounts.PASSWORD_HASHER = hasher
-    accounts._dummy_hash.cache_clear()
+    with nodes_with_caseworkers(hub, tmp_path_factory, "retention") as (a, b):
+        yield a, b
 
 
 class Person:
