@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from node.models import PeerKey, utcnow
@@ -35,6 +36,17 @@ def _known(session: Session, node_id: str) -> list[PeerKey]:
 
 def record_peer_keys(session: Session, node_id: str, attested: list[Attested]) -> PeerView:
     """Store what the hub attested for ``node_id`` (already verified) and describe it."""
+    try:
+        _store(session, node_id, attested)
+    except IntegrityError:
+        # A web worker and the sync process met a new partner at the same moment and both
+        # inserted its key: the other one's row is the same attested key, so keep it.
+        session.rollback()
+        _store(session, node_id, attested)
+    return peer_view(session, node_id)
+
+
+def _store(session: Session, node_id: str, attested: list[Attested]) -> None:
     known = {key.key_version: key for key in _known(session, node_id)}
     for item in attested:
         key = known.get(item.record.key_version)
@@ -48,7 +60,6 @@ def record_peer_keys(session: Session, node_id: str, attested: list[Attested]) -
             session.add(key)
         key.organisation_id, key.status = item.organisation_id, item.status
     session.commit()
-    return peer_view(session, node_id)
 
 
 def peer_view(session: Session, node_id: str) -> PeerView:

@@ -14,7 +14,9 @@ def engine_options(url: str) -> dict[str, Any]:
     """Wait for a lock instead of failing at once ("database is locked") under concurrency."""
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": BUSY_TIMEOUT_S}}
-    return {}
+    # A server database may restart under us: test each pooled connection before use rather
+    # than answer the first requests after a restart with errors.
+    return {"pool_pre_ping": True}
 
 
 @event.listens_for(Engine, "connect")

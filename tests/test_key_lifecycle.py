@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import func, insert, select
 
 from hub.enrolment import revoke_node
 from hub.extensions import db
 from hub.identity import hub_identity
 from node import create_app as create_node_app
+from node import peers
 from node.cli import unlock_into
 from node.extensions import db as node_db
 from node.hub_client import HubClient, HubError
 from node.keys import install_keys
+from node.models import PeerKey
 from node.peers import peer_view, record_peer_keys, usable_peer_records
 from node.rotation import RotationFailed, pending_path, rotate_keys
 from ponte.cli import main
-from protocol import NodeIdentity, rotation_signature
+from protocol import NodeIdentity, fingerprint, rotation_signature
 from protocol.keystore import INTERACTIVE
 from tests.test_enrolment import PASSPHRASE, enrol, hub
 
@@ -179,3 +182,34 @@ def test_partners_page_lists_keys_and_records_a_phone_check(hub, tmp_path):
     assert a.node_id in page and "Not compared yet" in page
     browser.post(f"/partners/{a.node_id}/confirm", data={"key_version": "1"})
     assert "Compared by phone" in browser.get("/partners/").get_data(as_text=True)
+
+
+def test_two_workers_meeting_a_new_partner_at_once_both_keep_its_key(hub, tmp_path, monkeypatch):
+    # The web worker and the sync process both fetch a new partner's keys: the second insert
+    # of the same attested key must not fail the second one's request or sync pass.
+    enrolment_a, a = enrol(hub, tmp_path / "a", "Atina")
+    _, b = enrol(hub, tmp_path / "b", "Payoke")
+    attested = HubClient(hub.url).node_keys(b, enrolment_a.hub_record, a.node_id)
+    app = create_node_app(tmp_path / "b-app")
+    with app.app_context():
+        with node_db.engine.begin() as other_worker:  # it stored the key a moment earlier
+            other_worker.execute(
+                insert(PeerKey).values(
+                    node_id=a.node_id,
+                    key_version=attested[0].record.key_version,
+                    record=attested[0].record.to_dict(),
+                    fingerprint=fingerprint(attested[0].record),
+                    organisation_id=attested[0].organisation_id,
+                    status=attested[0].status,
+                )
+            )
+        real_known, calls = peers._known, []
+
+        def known_once_stale(session, node_id):  # this worker read before that
+            calls.append(node_id)
+            return [] if len(calls) == 1 else real_known(session, node_id)
+
+        monkeypatch.setattr(peers, "_known", known_once_stale)
+        view = record_peer_keys(node_db.session, a.node_id, attested)
+        assert view.key_version == attested[0].record.key_version
+        assert node_db.session.scalar(select(func.count()).select_from(PeerKey)) == 1
