@@ -2,8 +2,9 @@
 functions), Debian's Chromium driven by Playwright, and axe-core evaluated in every page.
 
 Screenshots go to ``test-artifacts/screenshots/<test>/<nn-step>.png``, the services' output to
-``test-artifacts/logs/``. The browser tests are skipped only when Chromium is missing on a
-developer's machine; in CI (``CI=true``) a missing Chromium fails them.
+``test-artifacts/logs/``, and the pages axe-core checked, each with the languages it was checked
+in, to ``test-artifacts/axe-checked-pages.json``. The browser tests are skipped only when
+Chromium is missing on a developer's machine; in CI (``CI=true``) a missing Chromium fails them.
 """
 
 from __future__ import annotations
@@ -167,14 +168,18 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def new_page(browser: Browser) -> Iterator[Callable[[], Page]]:
+def new_page(browser: Browser, axe_source: str) -> Iterator[Callable[..., Page]]:
     """Pages for separate people: each has its own context (its own cookies), as hub and
     nodes share the host 127.0.0.1 and cookies do not tell ports apart."""
     contexts: list[BrowserContext] = []
 
-    def open_page() -> Page:
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    def open_page(locale: str = "en-GB") -> Page:
+        """A page in a context of its own, whose browser asks for ``locale``'s language."""
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale)
         context.set_default_timeout(10_000)
+        # axe-core in every document from the start (as the browser's own script, which the
+        # pages' CSP does not govern): sent to the browser once, not once for each page checked.
+        context.add_init_script(axe_source)
         contexts.append(context)
         return context.new_page()
 
@@ -197,19 +202,27 @@ def axe_source() -> str:
     return AXE_SCRIPT.read_text(encoding="utf-8")
 
 
+# One round trip to the browser for each page checked: axe-core's findings and the page's language.
+AXE_RUN = """async options => window.axe === undefined ? null : {
+  violations: (await window.axe.run(document, options)).violations,
+  lang: document.documentElement.lang,
+}"""
+
+
 @dataclass
 class Axe:
     source: str
-    checked: set[str] = field(default_factory=set)
+    checked: dict[str, set[str]] = field(default_factory=dict)  # URL: the languages checked
 
     def violations(self, page: Page) -> list[dict[str, Any]]:
         """axe-core's serious and critical WCAG 2.1 A/AA violations on ``page`` as it is now.
         Evaluated, not added as a <script>: the pages' CSP allows no inline scripts."""
-        if not page.evaluate("typeof window.axe !== 'undefined'"):
-            page.evaluate(self.source)
         options = {"runOnly": {"type": "tag", "values": WCAG_21_AA}, "resultTypes": ["violations"]}
-        result = page.evaluate("options => window.axe.run(document, options)", options)
-        self.checked.add(page.url.split("#")[0])
+        result = page.evaluate(AXE_RUN, options)
+        if result is None:  # a page opened without new_page's init script
+            page.evaluate(self.source)
+            result = page.evaluate(AXE_RUN, options)
+        self.checked.setdefault(page.url.split("#")[0], set()).add(result["lang"])
         return [v for v in result["violations"] if v["impact"] in BLOCKING_IMPACTS]
 
 
@@ -228,22 +241,27 @@ def axe(axe_source) -> Iterator[Axe]:
     checker = Axe(axe_source)
     yield checker
     ARTIFACTS.mkdir(exist_ok=True)
-    listed = json.dumps(sorted(checker.checked), indent=2)
+    checked = {url: sorted(languages) for url, languages in sorted(checker.checked.items())}
+    listed = json.dumps(checked, indent=2, ensure_ascii=False)
     (ARTIFACTS / "axe-checked-pages.json").write_text(listed + "\n", encoding="utf-8")
 
 
 @dataclass
 class Steps:
-    """Each step of a flow: a screenshot, then axe-core on the page as it is."""
+    """Each step of a flow: a screenshot (unless told not to), then axe-core on the page as it
+    is."""
 
     axe: Axe
     folder: Path
     count: int = 0
+    numbered: bool = True  # the files named in the order of the steps, else by name alone
 
-    def check(self, page: Page, name: str) -> list[str]:
+    def check(self, page: Page, name: str, *, screenshot: bool = True) -> list[str]:
         """Screenshot ``page`` and return what axe-core found serious or critical on it."""
         self.count += 1
-        page.screenshot(path=self.folder / f"{self.count:02d}-{name}.png", full_page=True)
+        if screenshot:
+            file = f"{self.count:02d}-{name}.png" if self.numbered else f"{name}.png"
+            page.screenshot(path=self.folder / file, full_page=True)
         violations = self.axe.violations(page)
         return [describe_violations(page.url, violations)] if violations else []
 

@@ -1,8 +1,10 @@
 """Ponte in a real browser: the directory, a referral from node A to node B and back, the
-secretariat's publishing desk and the node's reader, keyboard use, and axe-core on every page.
+secretariat's publishing desk and the node's reader, keyboard use, the language switcher, and
+every page in each of the five languages: translated, and through axe-core.
 
 Each flow runs against the real hub and nodes of the ``site`` fixture and saves a screenshot
-of every step under test-artifacts/screenshots/<test>/.
+of every step under test-artifacts/screenshots/<test>/; the crawl of every page, only of a few
+key pages, one in each language (<page>-<language>.png).
 """
 
 from __future__ import annotations
@@ -10,13 +12,17 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+from babel.messages.pofile import read_po
 from playwright.sync_api import Locator, Page
 
 from directory.models import derived_id
+from directory.places import LANGUAGES
 from ponte.demo import DEMO_MEMBERS, publish_demo_items, send_demo_referral
+from ponte.i18n import LANGUAGE_COOKIE, TRANSLATIONS_DIR
 from tests.browser.conftest import WAIT_TIMEOUT, Account, Site, Steps
 
 pytestmark = pytest.mark.browser
@@ -304,7 +310,26 @@ def test_the_keyboard_reaches_every_field_in_order_with_a_visible_focus(site: Si
     assert_tab_order_and_focus(node, referral, step, "referral-form")
 
 
-# --- f. axe-core on every page -----------------------------------------------------------------
+# --- f. every page in every language, through axe-core ----------------------------------------
+
+# Each language as a browser asks for it (Accept-Language), English first: the English pass
+# leaves each page's <h1> for the other languages' to be compared with.
+LOCALES = {"en": "en-GB", "fr": "fr-FR", "it": "it-IT", "es": "es-ES", "de": "de-DE"}
+assert tuple(LOCALES) == LANGUAGES
+ENGLISH = "en"
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A page of the crawl, and what it must be in every language."""
+
+    url: str
+    status: int = 200  # what it answers: 404 for the missing news item, 400 for a refused form
+    # Its <h1> is data (an organisation's or a country's name, an item's title), the same words
+    # in every language: see untranslated_heading.
+    data_heading: bool = False
+    screenshot: bool = False  # a key page: one screenshot in each language (artifacts stay small)
+    name: str = ""  # for the screenshot and the report; made from the URL when not given
 
 
 def page_name(site: Site, url: str) -> str:
@@ -320,28 +345,28 @@ def hrefs(page: Page, selector: str) -> list[str]:
     return [urljoin(page.url, link) for link in links]
 
 
-def hub_public_pages(page: Page, hub: str) -> list[str]:
+def hub_public_pages(page: Page, hub: str) -> list[Visit]:
     page.goto(hub + "directory/?q=shelter")
     organisation = hrefs(page, "ol.results h3 a")[0]
     page.goto(hub + "news")
     news_item = hrefs(page, "main a[href*='/news/']")[0]
     return [
-        hub,
-        hub + "directory/",
-        hub + "directory/?q=shelter",
-        hub + "directory/?q=shelter&country=RO",
-        hub + "directory/?q=nothing-matches-this-at-all",
-        organisation,
-        hub + "directory/countries/RO",
-        hub + "news",
-        news_item,
-        hub + "news/not-an-item",
-        hub + "feeds",
-        hub + "admin/login",
+        Visit(hub),
+        Visit(hub + "directory/"),
+        Visit(hub + "directory/?q=shelter", screenshot=True),
+        Visit(hub + "directory/?q=shelter&country=RO"),
+        Visit(hub + "directory/?q=nothing-matches-this-at-all"),
+        Visit(organisation, data_heading=True),
+        Visit(hub + "directory/countries/RO", data_heading=True),
+        Visit(hub + "news"),
+        Visit(news_item, data_heading=True, screenshot=True),
+        Visit(hub + "news/not-an-item", status=404),
+        Visit(hub + "feeds"),
+        Visit(hub + "admin/login"),
     ]
 
 
-def hub_secretariat_pages(page: Page, hub: str) -> list[str]:
+def hub_secretariat_pages(page: Page, hub: str) -> list[Visit]:
     page.goto(hub + "admin/publishing/")
     item = hrefs(page, "table a[href*='/admin/publishing/']")[0]
     page.goto(item)
@@ -349,95 +374,236 @@ def hub_secretariat_pages(page: Page, hub: str) -> list[str]:
     page.goto(hub + "admin/nodes")
     node = hrefs(page, "table a[href*='/admin/nodes/']")[0]
     return [
-        hub + "admin/",
-        hub + "admin/invitations",
-        hub + "admin/invitations/new",
-        hub + "admin/invitations/new?q=Asociatia",
-        hub + "admin/nodes",
-        node,
-        node + "/revoke",
-        hub + "admin/audit",
-        hub + "admin/publishing/",
-        hub + "admin/publishing/?state=published",
-        hub + "admin/publishing/new",
-        hub + "admin/publishing/contributions",
-        item,
-        item + "/edit",
-        item + "/retract",
-        revision,
+        *map(Visit, [hub + "admin/", hub + "admin/invitations", hub + "admin/invitations/new"]),
+        Visit(hub + "admin/invitations/new?q=Asociatia"),
+        *map(Visit, [hub + "admin/nodes", node, node + "/revoke", hub + "admin/audit"]),
+        Visit(hub + "admin/publishing/"),
+        Visit(hub + "admin/publishing/?state=published"),
+        Visit(hub + "admin/publishing/new"),
+        Visit(hub + "admin/publishing/contributions"),
+        Visit(item, data_heading=True),
+        *map(Visit, [item + "/edit", item + "/retract", revision]),
     ]
 
 
-def node_pages(page: Page, node: str, partner: str) -> list[str]:
+def node_pages(page: Page, node: str, partner: str) -> list[Visit]:
+    """A node admin's pages, the referral form and a case among them."""
     page.goto(node + "cases/")
     case = hrefs(page, "table a[href*='/cases/']")[0]
     page.goto(node + "news/")
     item = hrefs(page, "ul.news-list a")[0]
     return [
-        node,
-        node + "cases/",
-        node + "cases/new",
-        node + "cases/new?q=Mitternachtsmission",
-        node + f"cases/new?organisation={partner}",
-        case,
-        node + "news/",
-        item,
-        node + "news/subscription",
-        node + "news/contribute",
-        node + "news/contributions",
-        node + "news/problems",
-        node + "partners/",
-        node + "profile",
+        *map(Visit, [node, node + "cases/", node + "cases/new"]),
+        Visit(node + "cases/new?q=Mitternachtsmission"),
+        Visit(node + f"cases/new?organisation={partner}", screenshot=True),
+        Visit(case, screenshot=True),
+        Visit(node + "news/"),
+        Visit(item, data_heading=True, screenshot=True),
+        *map(Visit, [node + "news/subscription", node + "news/contribute"]),
+        *map(Visit, [node + "news/contributions", node + "news/problems", node + "partners/"]),
+        *map(Visit, [node + "profile", node + "audit/", node + "audit/?verify=1"]),
     ]
+
+
+def sent(button: Locator) -> int | None:
+    """Press a form's button; the HTTP status of the page it leads to."""
+    with button.page.expect_navigation() as navigation:
+        button.click()
+    response = navigation.value
+    return response.status if response is not None else None
 
 
 def submitted_forms(
     site: Site, visitor: Page, node_b: Page, secretariat: Page
-) -> Iterator[tuple[Page, str]]:
-    """Pages as forms leave them: refused, with the errors next to their fields, or done."""
+) -> Iterator[tuple[Page, Visit, int | None]]:
+    """Pages as forms leave them: refused, with the errors next to their fields, or done. The
+    fields and buttons are found by their names, as their words are in the page's language."""
     visitor.goto(site.node_a.url + "login")
-    visitor.get_by_label("E-mail").fill("nobody@example.org")
-    visitor.get_by_label("Password").fill("not the password")
-    submit(visitor, "Sign in")
-    yield visitor, "node-a-sign-in-refused"
+    visitor.locator("input[name=email]").fill("nobody@example.org")
+    visitor.locator("input[name=password]").fill("not the password")
+    status = sent(visitor.locator("form.account button[type=submit]"))
+    yield visitor, Visit(visitor.url, name="node-a-sign-in-refused"), status
     partner = derived_id("org", *DEMO_MEMBERS[0])
     node_b.goto(site.node_b.url + f"cases/new?organisation={partner}")
-    submit(node_b, "Send the referral")
-    yield node_b, "node-b-referral-refused"
+    status = sent(node_b.locator("form.referral button[type=submit]"))
+    refused = Visit(node_b.url, status=400, screenshot=True, name="node-b-referral-refused")
+    yield node_b, refused, status
     secretariat.goto(site.hub.url + "admin/publishing/new")
-    submit(secretariat, "Save draft")
-    yield secretariat, "hub-item-refused"
+    status = sent(secretariat.locator("main form button[value=save]"))
+    yield secretariat, Visit(secretariat.url, status=400, name="hub-item-refused"), status
     secretariat.goto(site.hub.url + "admin/invitations/new?q=Asociatia")
-    submit(secretariat, "Invite Asociatia FREE")
-    yield secretariat, "hub-invitation-issued"
+    status = sent(secretariat.locator("main form button[aria-label*='Asociatia FREE']"))
+    yield secretariat, Visit(secretariat.url, name="hub-invitation-issued"), status
 
 
-def test_every_page_has_no_serious_or_critical_accessibility_violation(site: Site, new_page, step):
+def translations() -> dict[str, dict[str, str]]:
+    """Each language's catalog: its translation of each English phrase (plurals left out)."""
+    catalogs = {}
+    for language in LANGUAGES:
+        if language != ENGLISH:
+            with (TRANSLATIONS_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as po:
+                catalog = read_po(po)
+            catalogs[language] = {m.id: m.string for m in catalog if isinstance(m.id, str)}
+    return catalogs
+
+
+def untranslated_heading(heading: str, english: str, translated: dict[str, str]) -> bool:
+    """Whether a page's <h1> in another language is its English one, left untranslated.
+
+    The rule: it must differ from the English page's <h1>, unless the crawl says that page's
+    heading is data (Visit.data_heading: a name or a title, in whatever language its author
+    wrote it; a country's name from CLDR, which Italian writes "Romania" too) or the catalog
+    translates that very heading into the same words (German keeps "Feeds"). Comparing with the
+    English page, not only looking the heading up in the catalog, also catches a heading never
+    marked for translation, of which the catalog knows nothing. A heading of words around data
+    ("Case DE-0001") must differ too: its words are translated."""
+    return heading == english and translated.get(english) != english
+
+
+LANGUAGE_AND_HEADING = """() => [
+  document.documentElement.lang,
+  [...document.querySelectorAll('main h1')].map(h1 => h1.innerText).join(' ').trim(),
+]"""
+
+
+# WCAG 1.4.10 (reflow): at 320 CSS pixels nothing but a table or a code block may need scrolling
+# sideways. Longer words than English's (German compounds) are what a translation can break.
+REFLOW_WIDTH = 320
+
+
+def reflowed_width(page: Page) -> int:
+    """How wide the page is laid out on a ``REFLOW_WIDTH`` screen: wider means sideways
+    scrolling. The window is set back after."""
+    viewport = page.viewport_size
+    page.set_viewport_size({"width": REFLOW_WIDTH, "height": 640})
+    width = page.evaluate("document.documentElement.scrollWidth")
+    if viewport is not None:
+        page.set_viewport_size(viewport)
+    return width
+
+
+@dataclass
+class Crawl:
+    """Checks each page of the crawl in one language after the other, English first, and keeps
+    every failure, so that one run reports them all."""
+
+    site: Site
+    step: Steps
+    catalogs: dict[str, dict[str, str]]
+    english: dict[str, str] = field(default_factory=dict)  # each page's English <h1>
+    checked: dict[str, list[str]] = field(default_factory=dict)  # each page's languages
+    failures: list[str] = field(default_factory=list)
+
+    def visit(self, page: Page, visits: list[Visit], language: str) -> None:
+        for visit in visits:
+            response = page.goto(visit.url)
+            self.check(page, visit, language, response.status if response else None)
+
+    def check(self, page: Page, visit: Visit, language: str, status: int | None) -> None:
+        """The status (no 500 from a broken translation), the language, the heading, axe-core."""
+        name = visit.name or page_name(self.site, visit.url)
+        self.checked.setdefault(name, []).append(language)
+        where = f"{page.url} in {language}"
+        if status != visit.status:
+            self.failures.append(f"{where}: HTTP {status}, not {visit.status}")
+        lang, heading = page.evaluate(LANGUAGE_AND_HEADING)
+        if lang != language:
+            self.failures.append(f"{where}: <html lang={lang!r}>")
+        self.check_heading(heading, visit, language, name, where)
+        shot = visit.screenshot
+        self.failures += self.step.check(page, f"{name}-{language}", screenshot=shot)
+        if (width := reflowed_width(page)) > REFLOW_WIDTH:
+            self.failures.append(f"{where}: {width}px wide on a {REFLOW_WIDTH}px screen")
+
+    def check_heading(
+        self, heading: str, visit: Visit, language: str, name: str, where: str
+    ) -> None:
+        if not heading:
+            self.failures.append(f"{where}: no <h1>")
+        elif language == ENGLISH:
+            self.english[name] = heading
+        elif not visit.data_heading and untranslated_heading(
+            heading, self.english.get(name, ""), self.catalogs[language]
+        ):
+            self.failures.append(f"{where}: the <h1> {heading!r} is still in English")
+
+
+def choose_language(page: Page, site: Site, language: str) -> None:
+    """What the switcher does: its cookie, which hub and nodes share here (cookies do not tell
+    the ports of 127.0.0.1 apart). It outweighs the browser's Accept-Language (English)."""
+    cookie = {"name": LANGUAGE_COOKIE, "value": language, "url": site.hub.url}
+    page.context.add_cookies([cookie])
+
+
+def signed_in_pages(site: Site, new_page) -> tuple[Page, Page]:
+    """The secretariat, and node B's admin once the demo referral and items have reached B."""
     send_demo_referral(site.node_a, site.node_b)  # once: a case on each node
     publish_demo_items(site.hub)  # once: a public item and a members-only newsletter
-    visitor, secretariat, node_b = new_page(), new_page(), new_page()
+    secretariat, node_b = new_page(), new_page()
     sign_in(secretariat, site.hub.url + "admin/login", site.secretariat)
     sign_in(node_b, site.node_b.url + "login", site.admin_b)
     node_b.goto(site.node_b.url + "cases/")
     reload_until(node_b, node_b.locator("table a[href*='/cases/']"), "the demo referral")
     node_b.goto(site.node_b.url + "news/")
     reload_until(node_b, node_b.locator("ul.news-list a"), "the demo items")
+    return secretariat, node_b
+
+
+def test_every_page_in_every_language_is_translated_and_has_no_serious_accessibility_violation(
+    site: Site, new_page, step
+):
+    """Every page, in each of the five languages: no error from a translation, <html lang>
+    right, the <h1> translated, and axe-core finds nothing serious or critical. The visitor's
+    language comes from the browser (a context per language, its Accept-Language), the signed-in
+    people's from the switcher's cookie, changed in place: they sign in once."""
+    secretariat, node_b = signed_in_pages(site, new_page)
+    visitor = new_page(LOCALES[ENGLISH])
     partner = derived_id("org", *DEMO_MEMBERS[0])
-    visits = [
-        (visitor, hub_public_pages(visitor, site.hub.url)),
-        (visitor, [site.node_a.url, site.node_a.url + "login"]),
-        (secretariat, hub_secretariat_pages(secretariat, site.hub.url)),
-        (node_b, node_pages(node_b, site.node_b.url, partner)),
+    pages = [  # the visitor's pages first: they are checked in a new context per language
+        hub_public_pages(visitor, site.hub.url),
+        [Visit(site.node_a.url), Visit(site.node_a.url + "login")],
+        hub_secretariat_pages(secretariat, site.hub.url),
+        node_pages(node_b, site.node_b.url, partner),
     ]
-    failures = []
-    for page, urls in visits:
-        for url in urls:
-            page.goto(url)
-            failures += step.check(page, page_name(site, url))
-    for page, name in submitted_forms(site, visitor, node_b, secretariat):
-        failures += step.check(page, name)
-    assert not failures, "\n".join(failures)
-    assert step.count >= 40  # every page above was checked
+    crawl = Crawl(site, step, translations())
+    step.numbered = False  # a key page's screenshots side by side: <page>-<language>.png
+    for language, locale in LOCALES.items():
+        visitor = visitor if language == ENGLISH else new_page(locale)
+        for signed_in in (secretariat, node_b):
+            choose_language(signed_in, site, language)
+        for page, visits in zip((visitor, visitor, secretariat, node_b), pages, strict=True):
+            crawl.visit(page, visits, language)
+        for page, visit, status in submitted_forms(site, visitor, node_b, secretariat):
+            crawl.check(page, visit, language, status)
+    assert not crawl.failures, "\n".join(crawl.failures)
+    assert len(crawl.checked) >= 50  # pages and forms, each checked in every language
+    assert all(languages == list(LANGUAGES) for languages in crawl.checked.values())
+
+
+def test_the_language_switcher_changes_the_page_and_keeps_the_place(site: Site, new_page, step):
+    """Clicking the switcher, as a person does: the page comes back at the same address in the
+    chosen language, on the hub and on a node."""
+    page = new_page()
+    search = site.hub.url + "directory/?q=shelter"
+    page.goto(search)
+    english = page.get_by_role("heading", level=1).inner_text()
+    switcher = page.locator("nav.languages")
+    assert switcher.locator("[aria-current=true]").get_attribute("lang") == ENGLISH
+    go(switcher.get_by_role("link", name="Français"))
+    step(page, "hub-directory-switched-to-french")
+    assert page.url == search
+    assert page.evaluate("document.documentElement.lang") == "fr"
+    assert page.get_by_role("heading", level=1).inner_text() not in ("", english)
+    assert switcher.locator("[aria-current=true]").get_attribute("lang") == "fr"
+
+    page.goto(site.node_a.url + "login")  # in French: the cookie is the host's, all ports'
+    assert page.evaluate("document.documentElement.lang") == "fr"
+    french = page.get_by_role("heading", level=1).inner_text()
+    go(page.locator("nav.languages").get_by_role("link", name="Deutsch"))
+    step(page, "node-login-switched-to-german")
+    assert page.url == site.node_a.url + "login"
+    assert page.evaluate("document.documentElement.lang") == "de"
+    assert page.get_by_role("heading", level=1).inner_text() not in ("", french, english)
 
 
 def test_the_axe_check_finds_a_missing_label_and_poor_contrast_under_a_strict_csp(new_page, axe):
