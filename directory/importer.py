@@ -15,6 +15,7 @@ import io
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,14 @@ def import_taxonomy(session: Session, data: dict[str, Any]) -> Taxonomy:
         session.add(term)
     session.flush()
     return taxonomy
+
+
+@cache
+def shipped_term_labels() -> dict[str, dict[str, str]]:
+    """{term code: {language: label}} of the taxonomy that ships with Ponte: what a node shows
+    for the hub's service types in its pages' language (the hub's API names them in English)."""
+    taxonomy = json.loads(SEED_TAXONOMY.read_text(encoding="utf-8"))
+    return {item["id"]: dict(item["label"]) for item in taxonomy["terms"]}
 
 
 def term_for_label(session: Session) -> dict[str, TaxonomyTerm]:

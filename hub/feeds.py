@@ -42,7 +42,6 @@ from hub.extensions import db
 from hub.models import PublicationItem, SignedPublication
 from hub.news_pages import (
     NewsFilter,
-    countries_by_name,
     details_html,
     hub_url,
     labels,
@@ -50,7 +49,7 @@ from hub.news_pages import (
 from hub.oauth import issuer
 from hub.publishing import public_items, publication_version, release_due
 from ponte.accounts import as_utc
-from ponte.i18n import DEFAULT_LANGUAGE, FORMATS_OF
+from ponte.i18n import DEFAULT_LANGUAGE, FORMATS_OF, countries_by_name
 from ponte.markdown import plain_summary, render_markdown
 from ponte.params import query_args
 from ponte.problems import ProblemError

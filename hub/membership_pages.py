@@ -7,7 +7,6 @@ call it. Every form posts with a CSRF token and works without JavaScript.
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from dataclasses import dataclass
 
 from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
@@ -36,7 +35,7 @@ from hub.extensions import db
 from hub.identity import hub_fingerprint, hub_identity
 from hub.models import AuditEntry, Invitation, Node, NodeKey
 from hub.oauth import issuer
-from ponte.i18n import localised_moment
+from ponte.i18n import folded, localised_moment
 from ponte.login import current_user, login_required
 from ponte.problems import ProblemError
 from protocol import PublicKeyRecord, fingerprint
@@ -153,12 +152,6 @@ def attested_status(key: NodeKey) -> str:
     return str(KEY_STATUS_LABELS.get(status, status))
 
 
-def fold(text: str) -> str:
-    """Case and accents ignored: "asociatia" finds "Asociația", "weisser" "Weißer"."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
-
-
 # --- invitations -----------------------------------------------------------------------------
 
 
@@ -202,9 +195,9 @@ class OrganisationMatch:
 
 def matching_organisations(text: str) -> list[OrganisationMatch]:
     """Directory organisations whose name contains ``text``, the first MAX_MATCHES by name."""
-    wanted = fold(text)
+    wanted = folded(text)
     everyone = db.session.scalars(select(Organization).order_by(Organization.name))
-    found = [org for org in everyone if wanted in fold(f"{org.name} {org.alternate_name or ''}")][
+    found = [org for org in everyone if wanted in folded(f"{org.name} {org.alternate_name or ''}")][
         :MAX_MATCHES
     ]
     return [OrganisationMatch(org, active_node_count(org.id)) for org in found]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,7 @@ from hub.models import PublicationItem
 from hub.oauth import issuer
 from hub.publishing import latest_signed, public_items, release_due
 from ponte.accounts import as_utc
-from ponte.i18n import country_name, localised_moment
+from ponte.i18n import countries_by_name, localised_moment
 from ponte.markdown import plain_summary, render_markdown
 from ponte.params import int_arg, query_args
 from ponte.problems import ProblemError, invalid_parameter
@@ -94,17 +93,6 @@ def when(value: dt.datetime | int) -> str:
 
 def day(value: dt.datetime) -> str:
     return localised_moment(value, with_time=False)
-
-
-def countries_by_name(codes: set[str]) -> list[str]:
-    """Country codes in the order of their names in the page's language; accents are ignored
-    so that "Österreich" comes before "Polen", as a reader expects."""
-
-    def key(code: str) -> str:
-        name = unicodedata.normalize("NFKD", country_name(code).casefold())
-        return "".join(char for char in name if not unicodedata.combining(char))
-
-    return sorted(codes, key=key)
 
 
 def labels() -> dict[str, Any]:

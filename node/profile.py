@@ -33,9 +33,11 @@ from wtforms import (
 from wtforms.fields import SelectChoice
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
+from directory.importer import shipped_term_labels
 from node.hub_client import HubError
 from node.keys import NodeKeys, has_keys, node_keys
 from node.login import NODE_ADMIN
+from ponte.i18n import current_language, folded
 from ponte.login import login_required
 from protocol import ProtocolError, profile_update
 from protocol import profile as wire
@@ -280,8 +282,13 @@ def form_expired(error: CSRFError) -> ResponseReturnValue:
 
 
 def _service_types(keys: NodeKeys) -> list[SelectChoice]:
-    terms = sorted(keys.hub.taxonomy_terms(), key=lambda term: str(term.get("name")))
-    choices = [SelectChoice(str(term["code"]), str(term["name"])) for term in terms]
+    language = current_language()
+    shipped = shipped_term_labels()
+    choices = [
+        SelectChoice(str(term["code"]), shipped.get(term["code"], {}).get(language) or term["name"])
+        for term in keys.hub.taxonomy_terms()
+    ]
+    choices.sort(key=lambda choice: folded(choice.label))
     return [SelectChoice("", _("Choose a type")), *choices]
 
 

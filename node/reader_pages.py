@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-import unicodedata
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -65,7 +64,7 @@ from node.publications import (
 from node.referral_pages import SAFE_INLINE
 from node.stored_text import translated
 from ponte.csrf import csrf
-from ponte.i18n import country_name, localised_moment
+from ponte.i18n import countries_by_name, localised_moment
 from ponte.login import current_user, login_required
 from ponte.markdown import render_markdown
 from ponte.topics import ITEM_KIND_LABELS, TOPIC_GROUPS, TOPICS
@@ -168,13 +167,7 @@ def _countries_in_use() -> list[str]:
     """The countries items are about, in the order of their names in the page's language."""
     query = select(NewsItem.countries).where(NewsItem.status == "published")
     codes = {code for codes in db.session.scalars(query) for code in codes}
-    return sorted(codes, key=lambda code: name_order(country_name(code)))
-
-
-def name_order(name: str) -> str:
-    """Sorts "Égypte" with the E's, not after "Zambie": accents set aside, case folded."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
+    return countries_by_name(codes)
 
 
 @blueprint.get("/")

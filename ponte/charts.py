@@ -30,7 +30,7 @@ SERIES_COLOURS = ("#0b5cad", "#b35900")
 
 WIDTH = 400  # drawn at 1:1 up to the CSS max-width; a phone scales it down
 FONT_SIZE = 14
-CHAR_WIDTH = 0.55 * FONT_SIZE  # an estimate of a proportional font: the server cannot measure
+CHAR_WIDTH = 0.63 * FONT_SIZE  # generous for a proportional font: the server cannot measure
 LABEL_GAP = 8
 MAX_LABEL_WIDTH = 0.4 * WIDTH
 VALUE_ROOM = 56  # right of the longest bar, for its printed value

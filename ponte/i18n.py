@@ -13,6 +13,8 @@ here ``country_name`` (in the page's language), ``format_date``, ``format_dateti
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,18 @@ def current_language() -> str:
 def country_name(code: str) -> str:
     """A country's name in the page's language (CLDR), the code where CLDR has none."""
     return country_name_in(code, current_language())
+
+
+def folded(text: str) -> str:
+    """Case and accents set aside, to sort or match names as a reader expects: "Égypte" with
+    the E's, "asociatia" finds "Asociația", "weisser" finds "Weißer"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def countries_by_name(codes: Iterable[str]) -> list[str]:
+    """Country codes in the order of their names in the page's language."""
+    return sorted(codes, key=lambda code: folded(country_name(code)))
 
 
 def localised_moment(moment: dt.datetime | None, *, with_time: bool = True) -> str:

@@ -11,8 +11,10 @@ from itertools import count
 
 import pytest
 from argon2 import PasswordHasher
+from markupsafe import escape
 from sqlalchemy import select
 
+from directory.importer import shipped_term_labels
 from hub.enrolment import revoke_node
 from hub.extensions import db
 from hub.identity import hub_identity
@@ -514,3 +516,10 @@ def test_the_form_needs_its_csrf_token(hub, node_site):
     response = admin.post("/profile", data={**values, "languages": "fr"})
     assert response.status_code == 400 and "form had expired" in response.get_data(True)
     assert entry(hub, x) == before
+
+
+def test_service_types_are_offered_in_the_pages_language(hub, node_site):
+    admin = signed_in(node_site, "admin@atina.example")
+    for language, label in shipped_term_labels()["identification"].items():
+        html = admin.get("/profile", headers={"Accept-Language": language}).get_data(as_text=True)
+        assert f'<option value="identification">{escape(label)}</option>' in html, language
