@@ -78,8 +78,8 @@ from node.referrals import create_referral
 from ponte.accounts import create_user, token_digest
 from protocol import NodeIdentity, b64url_encode, seal
 from tests.test_enrolment import HUB_SETTINGS, LiveHub, enrol
-from tests.test_node_reader import PASSWORD, add_account, cheap_hashing, reader_node, sign_in
-from tests.test_referral_pages import csrf
+from tests.test_node_reader import PASSWORD, add_account, cheap_hashing, reader_node
+from tests.test_referral_pages import csrf, signed_in
 from tests.test_referrals import TestNode, example
 from tests.test_relay import referral
 
@@ -682,14 +682,14 @@ def node_browsers(node: TestNode) -> dict[Any, Browser]:
         ("caseworker_2", CASEWORKER_2_EMAIL),
         ("node_admin", NODE_ADMIN_EMAIL),
     ):
-        browsers[NODE, role] = Browser(sign_in(node, email))
+        browsers[NODE, role] = Browser(signed_in(node, email))
     browsers[NODE, "revoked"] = signed_out_browser(node)
     return browsers
 
 
 def signed_out_browser(node: TestNode) -> Browser:
     """A caseworker's browser whose cookie from before sign-out is put back each time."""
-    browser = sign_in(node, SIGNED_OUT_EMAIL)
+    browser = signed_in(node, SIGNED_OUT_EMAIL)
     name = node.app.config["SESSION_COOKIE_NAME"]
     cookie = browser.get_cookie(name)
     assert cookie is not None

@@ -16,8 +16,8 @@ from node.hub_client import HubClient
 from node.models import NewsContribution, NewsItem
 from tests.conftest import free_port
 from tests.test_enrolment import hub
-from tests.test_node_reader import add_account, cheap_hashing, reader_node, sign_in
-from tests.test_referral_pages import csrf, page
+from tests.test_node_reader import add_account, cheap_hashing, reader_node
+from tests.test_referral_pages import csrf, page, signed_in
 
 __all__ = ["cheap_hashing", "hub"]
 
@@ -75,7 +75,7 @@ def row(html: str, title: str) -> str:
 
 
 def test_a_proposal_goes_to_the_hub_and_comes_back_approved(member, hub):
-    browser = sign_in(member, ADMIN)
+    browser = signed_in(member, ADMIN)
     response = propose(browser, "Joint identification guidelines")
     assert response.status_code == 302, response.get_data(as_text=True)
     listed = page(browser, "/news/contributions")
@@ -97,7 +97,7 @@ def test_a_proposal_goes_to_the_hub_and_comes_back_approved(member, hub):
 
 
 def test_a_rejected_proposal_shows_the_secretariats_reason(member, hub):
-    browser = sign_in(member, ADMIN)
+    browser = signed_in(member, ADMIN)
     assert propose(browser, "An advert for our gala").status_code == 302
     decide(hub, "An advert for our gala", reason="Fundraising is out of scope for the newsletter.")
     member.sync()
@@ -107,7 +107,7 @@ def test_a_rejected_proposal_shows_the_secretariats_reason(member, hub):
 
 
 def test_an_event_proposal_carries_its_utc_times(member, hub):
-    browser = sign_in(member, ADMIN)
+    browser = signed_in(member, ADMIN)
     missing = propose(browser, "Roundtable in Antwerp", kind="event")
     assert missing.status_code == 400
     assert "needs the date and time it starts" in missing.get_data(as_text=True)
@@ -133,7 +133,7 @@ def test_an_event_proposal_carries_its_utc_times(member, hub):
 
 
 def test_the_preview_renders_the_text_and_sends_nothing(member, hub):
-    browser = sign_in(member, ADMIN)
+    browser = signed_in(member, ADMIN)
     token = csrf(page(browser, "/news/contribute"))
     response = browser.post(
         "/news/contribute",
@@ -154,7 +154,7 @@ def test_the_preview_renders_the_text_and_sends_nothing(member, hub):
 
 
 def test_an_unreachable_hub_keeps_the_text_in_the_form(member, hub):
-    browser = sign_in(member, ADMIN)
+    browser = signed_in(member, ADMIN)
     token = csrf(page(browser, "/news/contribute"))
     real = member.keys.hub
     member.keys.hub = HubClient(f"http://127.0.0.1:{free_port()}")  # nothing listens there
@@ -181,7 +181,7 @@ def test_an_unreachable_hub_keeps_the_text_in_the_form(member, hub):
 
 
 def test_the_hubs_refusal_is_shown_with_the_text_kept(member, hub):
-    browser = sign_in(member, ADMIN)
+    browser = signed_in(member, ADMIN)
     response = propose(browser, "A bell in the text", body="Ring \x07 the bell.")
     html = response.get_data(as_text=True)
     assert response.status_code == 400
@@ -192,7 +192,7 @@ def test_the_hubs_refusal_is_shown_with_the_text_kept(member, hub):
 
 
 def test_caseworkers_cannot_propose_items(member):
-    browser = sign_in(member, CASEWORKER)
+    browser = signed_in(member, CASEWORKER)
     assert browser.get("/news/contribute").status_code == 403
     assert browser.get("/news/contributions").status_code == 403
     assert "Propose an item" not in page(browser, "/news/")

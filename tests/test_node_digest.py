@@ -24,8 +24,8 @@ from node.publications import pull_public_items
 from ponte.cli import main
 from tests.conftest import free_port
 from tests.test_enrolment import hub
-from tests.test_node_reader import add_account, cheap_hashing, publish, reader_node, sign_in
-from tests.test_referral_pages import csrf, page
+from tests.test_node_reader import add_account, cheap_hashing, publish, reader_node
+from tests.test_referral_pages import csrf, page, signed_in
 
 __all__ = ["cheap_hashing", "hub"]
 
@@ -77,7 +77,7 @@ def node(hub, tmp_path_factory, mailbox, cheap_hashing):
     )
     add_account(node, LEA, "caseworker")
     add_account(node, ION, "admin")
-    browser = sign_in(node, LEA)
+    browser = signed_in(node, LEA)
     html = page(browser, "/news/subscription")
     assert LEA in html and "checked" not in html.split('id="digest"')[1].split(">")[0]
     response = browser.post("/news/subscription", data={"csrf_token": csrf(html), "digest": "1"})
@@ -226,7 +226,7 @@ def test_the_unsubscribe_link_works_end_to_end(node, hub, mailbox):
     assert stranger.get("/news/unsubscribe/not-a-token").status_code == 404
     assert stranger.post("/news/unsubscribe/not-a-token").status_code == 404
     # Opting in again starts afresh: what arrived meanwhile is not sent.
-    browser = sign_in(node, LEA)
+    browser = signed_in(node, LEA)
     token = csrf(page(browser, "/news/subscription"))
     browser.post("/news/subscription", data={"csrf_token": token, "digest": "1"})
     node.sync()
@@ -235,7 +235,7 @@ def test_the_unsubscribe_link_works_end_to_end(node, hub, mailbox):
 
 def test_send_digest_command(node, hub, mailbox):
     handler, port = mailbox
-    browser = sign_in(node, ION)
+    browser = signed_in(node, ION)
     token = csrf(page(browser, "/news/subscription"))
     browser.post("/news/subscription", data={"csrf_token": token, "digest": "1"})
     settings = {name: node.app.config.pop(name) for name in ("SMTP_HOST", "NODE_URL")}

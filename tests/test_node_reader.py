@@ -39,7 +39,7 @@ from ponte.cli import main
 from protocol import Kind, NodeIdentity, fingerprint, seal
 from protocol.publication import sign_publication
 from tests.test_enrolment import hub
-from tests.test_referral_pages import PASSWORD, csrf, page
+from tests.test_referral_pages import PASSWORD, csrf, page, signed_in
 from tests.test_referrals import TestNode, make_node
 
 __all__ = ["hub"]
@@ -143,16 +143,6 @@ def problems(node: TestNode) -> list[PublicationProblem]:
 def add_account(node: TestNode, email: str, role: str) -> None:
     with node.app.app_context():
         accounts.create_user(db.session, User, email, PASSWORD, role)
-
-
-def sign_in(node: TestNode, email: str):
-    browser = node.app.test_client()
-    token = csrf(browser.get("/login").get_data(as_text=True))
-    response = browser.post(
-        "/login", data={"csrf_token": token, "email": email, "password": PASSWORD}
-    )
-    assert response.status_code == 302
-    return browser
 
 
 @pytest.fixture(scope="module")
@@ -395,7 +385,7 @@ def site(hub, tmp_path_factory, cheap_hashing) -> Site:
 
 def test_every_role_reads_the_list_and_unread_items_are_marked_in_words(site):
     for email in ("case@free.example", "admin@free.example"):
-        html = page(sign_in(site.node, email), "/news/")
+        html = page(signed_in(site.node, email), "/news/")
         assert "Labour exploitation in agriculture" in html
         assert f"<strong>{UNREAD}</strong> Labour exploitation" in html
         assert "Training in Bucharest" in html and "Members only" in html
@@ -404,7 +394,7 @@ def test_every_role_reads_the_list_and_unread_items_are_marked_in_words(site):
 
 
 def test_filters_and_case_insensitive_search(site):
-    browser = sign_in(site.node, "case@free.example")
+    browser = signed_in(site.node, "case@free.example")
     by_kind = page(browser, "/news/?kind=policy_update")
     assert "Court ruling" in by_kind and "Labour exploitation" not in by_kind
     by_topic = page(browser, "/news/?topic=sectors-and-forms")
@@ -421,7 +411,7 @@ def test_filters_and_case_insensitive_search(site):
 
 def test_pagination(site, monkeypatch):
     monkeypatch.setattr(reader_pages, "PAGE_SIZE", 2)
-    browser = sign_in(site.node, "case@free.example")
+    browser = signed_in(site.node, "case@free.example")
     first = page(browser, "/news/")
     assert "page 1 of" in first and 'rel="next"' in first and 'rel="prev"' not in first
     second = page(browser, "/news/?page=2")
@@ -434,7 +424,7 @@ def test_pagination(site, monkeypatch):
 
 
 def test_the_item_page_verifies_renders_and_marks_read(site, hub):
-    browser = sign_in(site.node, "case@free.example")
+    browser = signed_in(site.node, "case@free.example")
     item_id = site.items["Labour exploitation in agriculture"]
     html = page(browser, f"/news/{item_id}")
     assert "Seasonal workers in <strong>Apulia</strong>" in html
@@ -450,7 +440,7 @@ def test_the_item_page_verifies_renders_and_marks_read(site, hub):
     assert "Labour exploitation" not in page(browser, "/news/?unread=1")
     browser.post(f"/news/{item_id}/unread", data={"csrf_token": csrf(html)})
     assert f"{UNREAD}</strong> Labour exploitation" in page(browser, "/news/")
-    other = sign_in(site.node, "admin@free.example")  # read state is per person
+    other = signed_in(site.node, "admin@free.example")  # read state is per person
     assert f"{UNREAD}</strong> Labour exploitation" in page(other, "/news/")
     response = browser.post("/news/read-all", data={"csrf_token": csrf(listed)})
     assert response.status_code == 302
@@ -460,14 +450,14 @@ def test_the_item_page_verifies_renders_and_marks_read(site, hub):
 
 
 def test_members_event_shows_its_details(site):
-    browser = sign_in(site.node, "case@free.example")
+    browser = signed_in(site.node, "case@free.example")
     html = page(browser, f"/news/{site.items['Training in Bucharest']}")
     assert "For caseworkers only." in html and "Bucharest" in html
     assert "members only" in html and "UTC" in html
 
 
 def test_scripts_in_items_are_escaped_or_removed(site):
-    browser = sign_in(site.node, "case@free.example")
+    browser = signed_in(site.node, "case@free.example")
     listed = page(browser, "/news/")  # page() fails on any "<script"
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Bold claims" in listed
     html = page(browser, f"/news/{site.items['<script>alert(1)</script> Bold claims']}")
@@ -484,7 +474,7 @@ def test_a_stored_copy_changed_on_the_node_is_not_shown(site):
         item.document = {**original, "statement": {**original["statement"], "title": "Changed"}}
         db.session.commit()
     try:
-        response = sign_in(site.node, "case@free.example").get(f"/news/{item_id}")
+        response = signed_in(site.node, "case@free.example").get(f"/news/{item_id}")
         assert response.status_code == 500
         assert "no longer matches" in response.get_data(as_text=True)
         assert "Changed" not in response.get_data(as_text=True)
@@ -495,7 +485,7 @@ def test_a_stored_copy_changed_on_the_node_is_not_shown(site):
 
 
 def test_a_resource_file_is_checked_against_its_signature(site, hub):
-    browser = sign_in(site.node, "case@free.example")
+    browser = signed_in(site.node, "case@free.example")
     item_id = site.items["Annual report"]
     html = page(browser, f"/news/{item_id}")
     assert f'href="/news/{item_id}/file"' in html and "report.pdf" in html
@@ -527,13 +517,13 @@ def test_node_admins_see_what_failed_verification(site, hub):
     forged["statement"]["revision"] = 5
     plant_in_feed(hub, site.items["Court ruling on identification"], forged)
     site.node.sync()
-    admin = sign_in(site.node, "admin@free.example")
+    admin = signed_in(site.node, "admin@free.example")
     listed = page(admin, "/news/")
     assert re.search(r"<strong>\d+ items? failed verification</strong>", listed)
     details = page(admin, "/news/problems")
     assert site.items["Court ruling on identification"] in details and "bad signature" in details
     assert "Forged ruling" not in details
-    caseworker = sign_in(site.node, "case@free.example")
+    caseworker = signed_in(site.node, "case@free.example")
     assert "failed verification" not in page(caseworker, "/news/")
     assert caseworker.get("/news/problems").status_code == 403
     assert "Forged ruling" not in page(caseworker, "/news/")
@@ -544,7 +534,7 @@ def test_a_retracted_item_page_shows_nothing_of_its_text(site, hub):
     site.node.sync()
     retract(hub, item_id, "Wrong figures.")
     site.node.sync()
-    response = sign_in(site.node, "case@free.example").get(f"/news/{item_id}")
+    response = signed_in(site.node, "case@free.example").get(f"/news/{item_id}")
     text = response.get_data(as_text=True)
     assert response.status_code == 410 and "Wrong figures." in text
     assert "must disappear" not in text and "Soon withdrawn" not in text
