@@ -417,7 +417,7 @@ def referrals(data_dir: Path, as_json: bool) -> None:
     Each line: the referral's id, this organisation's role (sender or recipient), its status
     and the partner organisation. `ponte node referral ID` shows one with its history.
     """
-    from node.referrals import list_referrals
+    from node.referrals import list_referrals, referral_summary
 
     with unlocked_node(data_dir) as (session, _):
         rows = [referral_summary(case) for case in list_referrals(session)]
@@ -447,7 +447,13 @@ def referral(data_dir: Path, referral_id: str, as_json: bool) -> None:
     """
     from node import audit
     from node.audit_cli import cli_actor
-    from node.referrals import ReferralError, case_events, get_referral
+    from node.referrals import (
+        ReferralError,
+        case_events,
+        event_json,
+        get_referral,
+        referral_summary,
+    )
 
     with unlocked_node(data_dir) as (session, _):
         try:
@@ -469,31 +475,6 @@ def referral(data_dir: Path, referral_id: str, as_json: bool) -> None:
     for event in detail["events"]:
         text = " ".join(str(event[k]) for k in ("status", "message", "reason") if event[k])
         click.echo(f"  {event['at']}  {event['direction']:5}  {event['author']}: {text}")
-
-
-def referral_summary(case: Any) -> dict[str, Any]:
-    return {
-        "id": case.id,
-        "role": case.role,
-        "status": case.status,
-        "partner_node_id": case.partner_node_id,
-        "partner_organisation_id": case.partner_organisation_id,
-        "author": case.author,
-        "created": case.created.isoformat(),
-        "updated": case.updated.isoformat(),
-    }
-
-
-def event_json(event: Any) -> dict[str, Any]:
-    return {
-        "at": event.at.isoformat(timespec="seconds"),
-        "message_id": event.message_id,
-        "direction": event.direction,
-        "author": event.author,
-        "status": event.status,
-        "message": event.message,
-        "reason": event.reason,
-    }
 
 
 def _status_command(name: str, status: str, summary: str, message: str | None = None) -> None:

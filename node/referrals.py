@@ -277,3 +277,29 @@ def list_referrals(session: Session) -> list[Referral]:
 def case_events(session: Session, referral_id: str) -> list[Any]:
     query = select(CaseEvent).where(CaseEvent.referral_id == referral_id).order_by(CaseEvent.id)
     return list(session.scalars(query))
+
+
+def referral_summary(case: Referral) -> dict[str, Any]:
+    """A case as `ponte node referrals --json` and an export show it."""
+    return {
+        "id": case.id,
+        "role": case.role,
+        "status": case.status,
+        "partner_node_id": case.partner_node_id,
+        "partner_organisation_id": case.partner_organisation_id,
+        "author": case.author,
+        "created": case.created.isoformat(),
+        "updated": case.updated.isoformat(),
+    }
+
+
+def event_json(event: CaseEvent) -> dict[str, Any]:
+    return {
+        "at": event.at.isoformat(timespec="seconds"),
+        "message_id": event.message_id,
+        "direction": event.direction,
+        "author": event.author,
+        "status": event.status,
+        "message": event.message,
+        "reason": event.reason,
+    }

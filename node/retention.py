@@ -40,7 +40,7 @@ from node.models import (
     SyncState,
     utcnow,
 )
-from node.referrals import case_events, offer_siblings
+from node.referrals import case_events, event_json, offer_siblings, referral_summary
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,6 @@ class Export:
 
 def case_export(session: Session, cases: list[Referral], now: dt.datetime) -> Export:
     """What the node holds about these cases, as case.json and the files beside it."""
-    from node.cli import event_json, referral_summary  # the shapes `ponte node referral` shows
 
     files: dict[str, bytes] = {}
     exported = []
